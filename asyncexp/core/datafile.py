@@ -1,0 +1,328 @@
+"""Parse an Optimizely-format datafile (versions 2, 3 and 4) into a ``ProjectConfig``.
+
+Rules kept here:
+
+* Only versions "2", "3" and "4" are read; anything else raises
+  ``UnsupportedVersionError``. Required keys and item shapes follow the
+  reference's JSON schema, and every error names its path into the document.
+* ``typedAudiences`` win over ``audiences`` with the same id; legacy audience
+  conditions are JSON text and are decoded once here.
+* Experiments inside groups carry their group id and policy; delivery rules are
+  indexed by id like experiments, but ``experiments_by_key`` holds only
+  experiments (the config view's ``experimentsMap``).
+* ``holdouts`` are global (an ``includedRules`` there is ignored with a
+  warning); every ``localHoldouts`` entry needs ``includedRules`` or it is
+  skipped with a warning. Only running holdouts take part in decisions.
+* The first ``integrations`` entry with ``key == "odp"`` gives the ODP host and
+  public key; the segments to fetch are every ``qualified`` condition value, in
+  first-seen order without duplicates (the reference's order is not stable).
+* Size is limited before decoding and condition nesting while compiling.
+  Warnings are returned in ``ProjectConfig.warnings`` for the shell to log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from asyncexp.core.conditions import compile_condition_tree
+from asyncexp.core.entities import Attribute, Audience, Event, FeatureFlag, Group, Rule
+from asyncexp.core.events import EventContext
+from asyncexp.core.json_input import (
+    decode_document,
+    opt_bool,
+    opt_str,
+    req_list,
+    req_obj,
+    req_str,
+    str_list,
+)
+from asyncexp.core.rule_builder import build_flag, build_rule, build_traffic, inject_fr_variation
+from asyncexp.errors import ConfigError, UnsupportedVersionError
+
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "SUPPORTED_VERSIONS", "ProjectConfig", "parse_datafile"]
+
+SUPPORTED_VERSIONS = ("2", "3", "4")
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectConfig:
+    """One parsed datafile revision; immutable and shared by every decision."""
+
+    version: str
+    account_id: str
+    project_id: str
+    revision: str
+    sdk_key: str | None
+    environment_key: str | None
+    anonymize_ip: bool
+    bot_filtering: bool | None
+    send_flag_decisions: bool
+    region: str
+    attributes: tuple[Attribute, ...]
+    attribute_ids: Mapping[str, str] = field(repr=False)
+    audiences: Mapping[str, Audience] = field(repr=False)
+    events: Mapping[str, Event] = field(repr=False)
+    groups: Mapping[str, Group] = field(repr=False)
+    rules_by_id: Mapping[str, Rule] = field(repr=False)
+    experiments_by_key: Mapping[str, Rule] = field(repr=False)
+    experiment_ids: tuple[str, ...] = field(repr=False)  # top-level then group experiments
+    rollouts: Mapping[str, tuple[Rule, ...]] = field(repr=False)
+    flags: Mapping[str, FeatureFlag] = field(repr=False)
+    global_holdouts: tuple[Rule, ...] = field(repr=False)
+    local_holdouts: Mapping[str, tuple[Rule, ...]] = field(repr=False)  # by rule id
+    odp_host: str | None
+    odp_public_key: str | None
+    segments: tuple[str, ...]
+    event_context: EventContext = field(repr=False)
+    datafile_text: str = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    warnings: tuple[str, ...] = ()
+
+
+def parse_datafile(
+    datafile: str | bytes | Mapping[str, Any],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> ProjectConfig:
+    """Parse and index a datafile; raises ``ConfigError`` naming the bad path."""
+    doc, text = decode_document(datafile, max_bytes=max_bytes, what="datafile")
+    version = doc.get("version")
+    if version not in SUPPORTED_VERSIONS:
+        raise UnsupportedVersionError(
+            f"unsupported datafile version {version!r} (supported: 2, 3, 4)", "version"
+        )
+    warnings: list[str] = []
+    audiences, trees = _audiences(doc, warnings, max_depth)
+    evaluators = {a.id: a.evaluate for a in audiences.values()}
+
+    def rule(raw: object, path: str, kind: Any, group: tuple[str, str] | None = None) -> Rule:
+        return build_rule(raw, path, kind, evaluators, max_depth=max_depth, group=group)
+
+    rollouts: dict[str, tuple[Rule, ...]] = {}
+    rollout_raw: dict[str, list[Any]] = {}
+    for i, raw in enumerate(req_list(doc, "rollouts", "", required=False)):
+        path = f"rollouts[{i}]"
+        obj = req_obj(raw, path)
+        rules = req_list(obj, "experiments", path)
+        rollout_raw[req_str(obj, "id", path)] = rules
+        rollouts[req_str(obj, "id", path)] = tuple(
+            rule(r, f"{path}.experiments[{j}]", "rollout") for j, r in enumerate(rules)
+        )
+
+    flags_raw = [
+        (f"featureFlags[{i}]", req_obj(f, f"featureFlags[{i}]"))
+        for i, f in enumerate(req_list(doc, "featureFlags", "", required=False))
+    ]
+    everyone_else = _everyone_else_by_experiment(flags_raw, rollout_raw)
+
+    rules_by_id: dict[str, Rule] = {}
+    experiments_by_key: dict[str, Rule] = {}
+    experiment_ids: list[str] = []
+    for path, raw, group in _experiment_sources(doc):
+        obj = req_obj(raw, path)
+        extra = everyone_else.get(obj.get("id"))  # type: ignore[arg-type]
+        if obj.get("type") == "fr" and extra is not None:
+            obj = inject_fr_variation(obj, extra)
+        built = rule(obj, path, "experiment", group)
+        rules_by_id[built.id] = built
+        experiments_by_key[built.key] = built
+        experiment_ids.append(built.id)
+    for rules in rollouts.values():
+        for r in rules:
+            rules_by_id.setdefault(r.id, r)
+
+    groups = _groups(doc)
+    flags: dict[str, FeatureFlag] = {}
+    for path, raw in flags_raw:
+        flag = build_flag(raw, path, rules_by_id, rollouts)
+        flags[flag.key] = flag
+
+    global_holdouts, local_holdouts = _holdouts(doc, rule, warnings)
+    odp_host, odp_key = _odp(doc)
+    attributes = tuple(_attribute(raw, f"attributes[{i}]") for i, raw in enumerate(req_list(doc, "attributes", "")))
+    account_id = req_str(doc, "accountId", "")
+    project_id = req_str(doc, "projectId", "")
+    revision = req_str(doc, "revision", "")
+    region = opt_str(doc, "region", "", "US").upper()
+    anonymize_ip = bool(opt_bool(doc, "anonymizeIP", ""))
+    return ProjectConfig(
+        version=version,
+        account_id=account_id,
+        project_id=project_id,
+        revision=revision,
+        sdk_key=doc.get("sdkKey") if isinstance(doc.get("sdkKey"), str) else None,
+        environment_key=doc.get("environmentKey")
+        if isinstance(doc.get("environmentKey"), str)
+        else None,
+        anonymize_ip=anonymize_ip,
+        bot_filtering=opt_bool(doc, "botFiltering", ""),
+        send_flag_decisions=bool(opt_bool(doc, "sendFlagDecisions", "")),
+        region=region if region == "EU" else "US",
+        attributes=attributes,
+        attribute_ids={a.key: a.id for a in attributes},
+        audiences=audiences,
+        events=_events(doc),
+        groups=groups,
+        rules_by_id=rules_by_id,
+        experiments_by_key=experiments_by_key,
+        experiment_ids=tuple(experiment_ids),
+        rollouts=rollouts,
+        flags=flags,
+        global_holdouts=global_holdouts,
+        local_holdouts=local_holdouts,
+        odp_host=odp_host,
+        odp_public_key=odp_key,
+        segments=_segments(trees),
+        event_context=EventContext(account_id, project_id, revision, anonymize_ip, region),
+        datafile_text=text,
+        raw=doc,
+        warnings=tuple(warnings),
+    )
+
+
+def _attribute(raw: object, path: str) -> Attribute:
+    obj = req_obj(raw, path)
+    return Attribute(req_str(obj, "id", path), req_str(obj, "key", path))
+
+
+def _audiences(
+    doc: Mapping[str, Any], warnings: list[str], max_depth: int
+) -> tuple[dict[str, Audience], list[Any]]:
+    """Audiences by id (typed ones win) and their decoded condition trees."""
+    out: dict[str, Audience] = {}
+    trees: dict[str, Any] = {}
+    for i, raw in enumerate(req_list(doc, "audiences", "")):
+        path = f"audiences[{i}]"
+        obj = req_obj(raw, path)
+        text = req_str(obj, "conditions", path)
+        try:
+            tree = json.loads(text)
+        except ValueError:
+            raise ConfigError("conditions are not valid JSON", f"{path}.conditions") from None
+        evaluator = compile_condition_tree(tree, f"{path}.conditions", warnings, max_depth=max_depth)
+        aid = req_str(obj, "id", path)
+        out[aid] = Audience(aid, req_str(obj, "name", path), text, evaluator)
+        trees[aid] = tree
+    for i, raw in enumerate(req_list(doc, "typedAudiences", "", required=False)):
+        path = f"typedAudiences[{i}]"
+        obj = req_obj(raw, path)
+        tree = obj.get("conditions")
+        evaluator = compile_condition_tree(tree, f"{path}.conditions", warnings, max_depth=max_depth)
+        aid = req_str(obj, "id", path)
+        # The reference serialises typed conditions with json.dumps defaults.
+        out[aid] = Audience(aid, req_str(obj, "name", path), json.dumps(tree), evaluator)
+        trees[aid] = tree
+    return out, list(trees.values())
+
+
+def _experiment_sources(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any, tuple[str, str] | None]]:
+    for i, raw in enumerate(req_list(doc, "experiments", "")):
+        yield f"experiments[{i}]", raw, None
+    for i, graw in enumerate(req_list(doc, "groups", "")):
+        gpath = f"groups[{i}]"
+        group = req_obj(graw, gpath)
+        ident = (req_str(group, "id", gpath), req_str(group, "policy", gpath))
+        for j, raw in enumerate(req_list(group, "experiments", gpath)):
+            yield f"{gpath}.experiments[{j}]", raw, ident
+
+
+def _groups(doc: Mapping[str, Any]) -> dict[str, Group]:
+    out: dict[str, Group] = {}
+    for i, raw in enumerate(req_list(doc, "groups", "")):
+        path = f"groups[{i}]"
+        obj = req_obj(raw, path)
+        gid = req_str(obj, "id", path)
+        exps = req_list(obj, "experiments", path)
+        out[gid] = Group(
+            id=gid,
+            policy=req_str(obj, "policy", path),
+            traffic=build_traffic(req_list(obj, "trafficAllocation", path), f"{path}.trafficAllocation"),
+            experiment_ids=tuple(e.get("id", "") for e in exps if isinstance(e, dict)),
+        )
+    return out
+
+
+def _everyone_else_by_experiment(
+    flags_raw: list[tuple[str, dict[str, Any]]], rollout_raw: Mapping[str, list[Any]]
+) -> dict[str, Mapping[str, Any]]:
+    """Experiment id → the everyone-else variation of its flag's rollout."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for _path, flag in flags_raw:
+        rules = rollout_raw.get(flag.get("rolloutId") or "")
+        if not rules or not isinstance(rules[-1], dict):
+            continue
+        variations = rules[-1].get("variations")
+        if not isinstance(variations, list) or not variations or not isinstance(variations[0], dict):
+            continue
+        for exp_id in flag.get("experimentIds") or ():
+            if isinstance(exp_id, str):
+                out[exp_id] = variations[0]
+    return out
+
+
+def _events(doc: Mapping[str, Any]) -> dict[str, Event]:
+    out: dict[str, Event] = {}
+    for i, raw in enumerate(req_list(doc, "events", "")):
+        path = f"events[{i}]"
+        obj = req_obj(raw, path)
+        key = req_str(obj, "key", path)
+        out[key] = Event(req_str(obj, "id", path), key, str_list(obj, "experimentIds", path, required=True))
+    return out
+
+
+def _holdouts(
+    doc: Mapping[str, Any], rule: Any, warnings: list[str]
+) -> tuple[tuple[Rule, ...], dict[str, tuple[Rule, ...]]]:
+    global_: list[Rule] = []
+    for i, raw in enumerate(req_list(doc, "holdouts", "", required=False)):
+        path = f"holdouts[{i}]"
+        obj = req_obj(raw, path)
+        if "includedRules" in obj:
+            warnings.append(f"{path}: includedRules is ignored on a global holdout")
+        built: Rule = rule(obj, path, "holdout")
+        extra = {"exclude_targeted_deliveries": bool(obj.get("excludeTargetedDeliveries") is True)}
+        built = replace(built, **extra)
+        if built.is_running:
+            global_.append(built)
+    local: dict[str, list[Rule]] = {}
+    for i, raw in enumerate(req_list(doc, "localHoldouts", "", required=False)):
+        path = f"localHoldouts[{i}]"
+        obj = req_obj(raw, path)
+        if not isinstance(obj.get("includedRules"), list):
+            warnings.append(f"{path}: a local holdout without includedRules is skipped")
+            continue
+        included = str_list(obj, "includedRules", path, required=True)
+        built = replace(rule(obj, path, "holdout"), included_rules=included)
+        if built.is_running:
+            for rule_id in included:
+                local.setdefault(rule_id, []).append(built)
+    return tuple(global_), {k: tuple(v) for k, v in local.items()}
+
+
+def _odp(doc: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    for i, raw in enumerate(req_list(doc, "integrations", "", required=False)):
+        obj = req_obj(raw, f"integrations[{i}]")
+        if req_str(obj, "key", f"integrations[{i}]") == "odp":
+            host, key = obj.get("host"), obj.get("publicKey")
+            return (host if isinstance(host, str) else None, key if isinstance(key, str) else None)
+    return None, None
+
+
+def _segments(trees: list[Any]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    stack = trees[::-1]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict) and node.get("match") == "qualified":
+            value = node.get("value")
+            if isinstance(value, str):
+                seen.setdefault(value, None)
+    return tuple(seen)

@@ -1,0 +1,191 @@
+"""The immutable, indexed entities a datafile turns into.
+
+Everything a decision needs is computed once at load: condition trees are
+compiled to evaluators, traffic allocations become ``(end, entity_id)`` tuples,
+and every variation's variables are cast once. JSON variables are kept as text
+and decoded per decision, so callers can mutate what they get without touching
+the shared config.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+__all__ = [
+    "Attribute",
+    "Audience",
+    "Event",
+    "FeatureFlag",
+    "Group",
+    "Rule",
+    "RuleKind",
+    "VariableDef",
+    "VariableValues",
+    "Variation",
+    "cast_variable",
+]
+
+Evaluator = Callable[[Mapping[str, object], "Collection[str] | None"], "bool | None"]
+RuleKind = Literal["experiment", "rollout", "holdout"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    id: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    id: str
+    name: str
+    conditions: str  # as the datafile had it, or serialised like the reference does
+    evaluate: Evaluator = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    key: str
+    experiment_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VariableDef:
+    id: str
+    key: str
+    type: str  # boolean | integer | double | string | json (string+subType json → json)
+    default_value: str
+    declared_type: str
+    sub_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Variation:
+    id: str
+    key: str
+    feature_enabled: bool | None
+    values: Mapping[str, str]  # variable id → raw string value
+
+
+def cast_variable(value: str, var_type: str) -> Any:
+    """Cast a raw variable string; returns None when the cast fails (as the reference)."""
+    try:
+        if var_type == "boolean":
+            return value == "true"
+        if var_type == "integer":
+            return int(value)
+        if var_type == "double":
+            return float(value)
+        if var_type == "json":
+            return _loads(value)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return value
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # orjson rejects NaN/Infinity and huge ints that the stdlib accepts.
+        return json.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
+class VariableValues:
+    """Cast variables for one variation: plain values plus JSON texts decoded per use."""
+
+    static: Mapping[str, Any]
+    json_texts: tuple[tuple[str, str], ...]
+
+    def materialize(self) -> dict[str, Any]:
+        out = dict(self.static)
+        for key, text in self.json_texts:
+            try:
+                out[key] = _loads(text)
+            except (ValueError, RecursionError):
+                out[key] = None
+        return out
+
+    @classmethod
+    def build(cls, defs: tuple[VariableDef, ...], values: Mapping[str, str]) -> VariableValues:
+        static: dict[str, Any] = {}
+        json_texts: list[tuple[str, str]] = []
+        for var in defs:
+            raw = values.get(var.id, var.default_value)
+            if var.type == "json":
+                static[var.key] = None  # keeps the definition order of keys
+                if cast_variable(raw, "json") is not None:
+                    json_texts.append((var.key, raw))
+            else:
+                static[var.key] = cast_variable(raw, var.type)
+        return cls(static, tuple(json_texts))
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """An experiment rule, a delivery (rollout) rule or a holdout."""
+
+    id: str
+    key: str
+    kind: RuleKind
+    status: str
+    layer_id: str
+    type: str | None
+    audience_ids: tuple[str, ...]
+    audience_conditions: Any
+    variations: tuple[Variation, ...]
+    variations_by_id: Mapping[str, Variation] = field(repr=False)
+    variations_by_key: Mapping[str, Variation] = field(repr=False)
+    traffic: tuple[tuple[int, str], ...] = field(repr=False)
+    forced_variations: Mapping[str, str] = field(repr=False)
+    audience: Evaluator = field(repr=False, compare=False)
+    audience_log: str = field(repr=False)  # the JSON text the audience reasons show
+    group_id: str | None = None
+    group_policy: str | None = None
+    cmab: Mapping[str, Any] | None = field(default=None, repr=False)
+    included_rules: tuple[str, ...] = ()
+    exclude_targeted_deliveries: bool = False
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == "Running"
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: str
+    policy: str
+    traffic: tuple[tuple[int, str], ...]
+    experiment_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureFlag:
+    id: str
+    key: str
+    rollout_id: str
+    experiment_ids: tuple[str, ...]
+    variables: tuple[VariableDef, ...]
+    experiments: tuple[Rule, ...]  # resolved, in experimentIds order
+    rollout_rules: tuple[Rule, ...]
+    rollout_found: bool
+    variations_by_key: Mapping[str, Variation] = field(repr=False)
+    variations_by_id: Mapping[str, Variation] = field(repr=False)
+    defaults: VariableValues = field(repr=False)
+    enabled_values: Mapping[str, VariableValues] = field(repr=False)  # by variation id
+
+    def values_for(self, variation: Variation | None) -> dict[str, Any]:
+        """Variables of a decision: the variation's when it is enabled, else defaults."""
+        if variation is not None and variation.feature_enabled:
+            cached = self.enabled_values.get(variation.id)
+            if cached is None:  # e.g. a holdout variation that is enabled
+                cached = VariableValues.build(self.variables, variation.values)
+            return cached.materialize()
+        return self.defaults.materialize()
