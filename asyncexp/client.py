@@ -132,15 +132,15 @@ class Client:
     def _current_config(self) -> ProjectConfig | None:
         return self._config
 
-    def _decide(
-        self,
-        user: UserContext,
-        keys: Iterable[str] | None,
-        options: Iterable[str] | None,
-        *,
-        single: bool,
+    def _decide_one(
+        self, user: UserContext, key: str, options: Iterable[str] | None
+    ) -> Decision:
+        return self._decider.decide_one(self._config, user, key, options)
+
+    def _decide_many(
+        self, user: UserContext, keys: Iterable[str] | None, options: Iterable[str] | None
     ) -> dict[str, Decision]:
-        return self._decider.decide(self._config, user, keys, options, single=single)
+        return self._decider.decide_many(self._config, user, keys, options)
 
     # -- events -------------------------------------------------------------
     def _clock_ms(self) -> int:

@@ -57,7 +57,8 @@ def normalize_options(options: Iterable[str] | None) -> frozenset[str]:
         return frozenset()
     if isinstance(options, str):
         options = (options,)
-    return frozenset(str(o) for o in options) & _KNOWN
+    # StrEnum members hash and compare like their values, so no conversion is needed.
+    return frozenset(options) & _KNOWN
 
 
 class Decider:
@@ -77,40 +78,68 @@ class Decider:
         self._clock_ms = clock_ms
         self._new_id = new_id
         self._on_decision = on_decision
+        self._option_cache: dict[tuple[str, ...], frozenset[str]] = {}
 
-    def decide(
+    def _options(self, options: Iterable[str] | None) -> frozenset[str]:
+        if not options:
+            return self._defaults
+        key = tuple(options)
+        cached = self._option_cache.get(key)
+        if cached is None:
+            if len(self._option_cache) > 256:  # bounded: option lists are few in practice
+                self._option_cache.clear()
+            cached = self._option_cache[key] = self._defaults | normalize_options(key)
+        return cached
+
+    def decide_one(
+        self, config: ProjectConfig | None, user: UserContext, key: str, options: Iterable[str] | None
+    ) -> Decision:
+        """``decide``: always returns a decision (ENABLED_FLAGS_ONLY does not apply)."""
+        snapshot = user._snapshot()
+        if config is None:
+            return Decision.empty(key, snapshot, [NOT_READY_REASON])
+        flag = config.flags.get(key)
+        if flag is None:
+            logger.error("No feature flag was found for key %r.", key)
+            return Decision.empty(key, snapshot, [flag_not_found_reason(key)])
+        opts = self._options(options)
+        reasons: list[str] | None = [] if _INCLUDE_REASONS in opts else None
+        profile = self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
+        result = evaluate_flag(config, flag, snapshot._view(), profile, reasons)
+        decision = self._finish(config, flag, result, snapshot, opts, reasons)
+        if profile is not None and profile.changed:
+            self._save_profile(profile)
+        return decision
+
+    def decide_many(
         self,
         config: ProjectConfig | None,
         user: UserContext,
         keys: Iterable[str] | None,
         options: Iterable[str] | None,
-        *,
-        single: bool,
     ) -> dict[str, Decision]:
-        opts = self._defaults | normalize_options(options) if options else self._defaults
-        snapshot = user._snapshot()
+        """``decide_for_keys`` (keys given) and ``decide_all`` (keys None)."""
         if config is None:
-            if single:
-                key = next(iter(keys or ()), "")
-                return {key: Decision.empty(key, snapshot, [NOT_READY_REASON])}
             return {}
+        snapshot = user._snapshot()
+        opts = self._options(options)
         flags = config.flags
-        key_list = list(flags) if keys is None else list(keys)
         include_reasons = _INCLUDE_REASONS in opts
+        enabled_only = _ENABLED_ONLY in opts
         profile = self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
         view = snapshot._view()
         out: dict[str, Decision] = {}
-        for key in key_list:
+        for key in flags if keys is None else keys:
             flag = flags.get(key)
             if flag is None:
                 logger.error("No feature flag was found for key %r.", key)
-                if single or _ENABLED_ONLY not in opts:
+                if not enabled_only:
                     out[key] = Decision.empty(key, snapshot, [flag_not_found_reason(key)])
                 continue
             reasons: list[str] | None = [] if include_reasons else None
             result = evaluate_flag(config, flag, view, profile, reasons)
             decision = self._finish(config, flag, result, snapshot, opts, reasons)
-            if single or decision.enabled or _ENABLED_ONLY not in opts:
+            if decision.enabled or not enabled_only:
                 out[key] = decision
         if profile is not None and profile.changed:
             self._save_profile(profile)

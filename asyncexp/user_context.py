@@ -37,7 +37,9 @@ def _check_attributes(attributes: object) -> dict[str, Any]:
 
 
 def _check_options(options: object) -> None:
-    if options is not None and (
+    if options is None or type(options) is list or type(options) is tuple:
+        return
+    if (
         isinstance(options, str | bytes) or not isinstance(options, Iterable)
     ):
         raise ArgumentTypeError("options must be a list of DecideOption values")
@@ -79,7 +81,7 @@ class UserContext:
         if not isinstance(key, str):
             raise ArgumentTypeError(f"flag key must be str, not {type(key).__name__}")
         _check_options(options)
-        return self._client._decide(self, (key,), options, single=True)[key]
+        return self._client._decide_one(self, key, options)
 
     def decide_for_keys(
         self, keys: Iterable[str], options: Iterable[str] | None = None
@@ -91,12 +93,12 @@ class UserContext:
             if not isinstance(key, str):
                 raise ArgumentTypeError(f"flag keys must be str, not {type(key).__name__}")
         _check_options(options)
-        return self._client._decide(self, keys, options, single=False)
+        return self._client._decide_many(self, keys, options)
 
     def decide_all(self, options: Iterable[str] | None = None) -> dict[str, Decision]:
         """Decide every flag of the datafile, in datafile order."""
         _check_options(options)
-        return self._client._decide(self, None, options, single=False)
+        return self._client._decide_many(self, None, options)
 
     # -- conversions --------------------------------------------------------
     def track_event(self, event_key: str, event_tags: Mapping[str, Any] | None = None) -> None:

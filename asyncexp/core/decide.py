@@ -58,7 +58,7 @@ def bucketing_id_for(user: UserView, reasons: list[str] | None) -> str:
 
 def _audience_ok(rule: Rule, label: str, user: UserView, reasons: list[str] | None) -> bool:
     result = rule.audience(user.attributes, user.segments) is True
-    if reasons is not None:
+    if reasons is not None:  # the label is only formatted here when reasons are wanted
         reasons.append(f"Evaluating audiences for {label}: {rule.audience_log}.")
         reasons.append(
             f"Audiences for {label} collectively evaluated to {'TRUE' if result else 'FALSE'}."
@@ -165,7 +165,10 @@ def _experiment_variation(
                     f'"{rule.key}" for user "{uid}" from user profile.'
                 )
             return sticky
-    if not _audience_ok(rule, f'experiment "{rule.key}"', user, reasons):
+    if reasons is None:
+        if rule.audience(user.attributes, user.segments) is not True:
+            return None
+    elif not _audience_ok(rule, f'experiment "{rule.key}"', user, reasons):
         if reasons is not None:
             reasons.append(f'User "{uid}" does not meet conditions to be in experiment "{rule.key}".')
         return None
@@ -206,36 +209,46 @@ def _delivery(
     uid = user.user_id
     last = len(rules) - 1
     index = 0
+    local_holdouts = config.local_holdouts
     while index <= last:
         rule = rules[index]
+        if user.forced:
+            forced = _forced(flag, rule, user, reasons)
+            if forced is not None:
+                return FlagResult(rule, forced, _RO)
+        if local_holdouts:
+            held = _local_holdout(config, rule, user, bucketing_id, reasons)
+            if held is not None:
+                return held
+        if reasons is None:
+            if rule.audience(user.attributes, user.segments) is not True:
+                index += 1
+                continue
+            variation = bucket_variation(rule, bucketing_id, uid, config.groups, None)
+            if variation is not None:
+                return FlagResult(rule, variation, _RO)
+            if index == last:
+                break
+            index = last
+            continue
         label = "Everyone Else" if index == last else str(index + 1)
-        forced = _forced(flag, rule, user, reasons) if user.forced else None
-        if forced is not None:
-            return FlagResult(rule, forced, _RO)
-        held = _local_holdout(config, rule, user, bucketing_id, reasons)
-        if held is not None:
-            return held
         if not _audience_ok(rule, f"rule {label}", user, reasons):
-            if reasons is not None:
-                reasons.append(
-                    f'User "{uid}" does not meet audience conditions for targeting rule {label}.'
-                )
+            reasons.append(
+                f'User "{uid}" does not meet audience conditions for targeting rule {label}.'
+            )
             index += 1
             continue
-        if reasons is not None:
-            reasons.append(f'User "{uid}" meets audience conditions for targeting rule {label}.')
+        reasons.append(f'User "{uid}" meets audience conditions for targeting rule {label}.')
         variation = bucket_variation(rule, bucketing_id, uid, config.groups, reasons)
         if variation is not None:
-            if reasons is not None:
-                reasons.append(f'User "{uid}" bucketed into a targeting rule {label}.')
+            reasons.append(f'User "{uid}" bucketed into a targeting rule {label}.')
             return FlagResult(rule, variation, _RO)
         if index == last:
             break
-        if reasons is not None:
-            reasons.append(
-                f'User "{uid}" not bucketed into a targeting rule {label}. '
-                'Checking "Everyone Else" rule now.'
-            )
+        reasons.append(
+            f'User "{uid}" not bucketed into a targeting rule {label}. '
+            'Checking "Everyone Else" rule now.'
+        )
         index = last
     return None
 

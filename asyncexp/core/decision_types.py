@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from asyncexp.core.entities import Rule, Variation
@@ -65,14 +65,24 @@ class ForcedDecision:
             )
 
 
-@dataclass(frozen=True, slots=True)
 class UserView:
     """What the decide flow reads of a user context, frozen for one call."""
 
-    user_id: str
-    attributes: Mapping[str, object]
-    segments: Collection[str] | None
-    forced: Mapping[DecisionContext, ForcedDecision] = field(default_factory=dict)
+    # A plain slotted class: one is built per decide call, and frozen dataclasses
+    # pay for object.__setattr__ on every field.
+    __slots__ = ("attributes", "forced", "segments", "user_id")
+
+    def __init__(
+        self,
+        user_id: str,
+        attributes: Mapping[str, object],
+        segments: Collection[str] | None,
+        forced: Mapping[DecisionContext, ForcedDecision],
+    ) -> None:
+        self.user_id = user_id
+        self.attributes = attributes
+        self.segments = segments
+        self.forced = forced
 
 
 @dataclass(slots=True)
@@ -87,13 +97,26 @@ class ProfileState:
         return {"user_id": self.user_id, "experiment_bucket_map": self.bucket_map}
 
 
-@dataclass(frozen=True, slots=True)
 class FlagResult:
     """Outcome of one flag's evaluation, before variables and events are attached."""
 
-    rule: Rule | None
-    variation: Variation | None
-    source: DecisionSource
-    # A global holdout with excludeTargetedDeliveries that bucketed the user but
-    # was bypassed: its impression is sent too (5.7 behaviour).
-    bypassed_holdout: tuple[Rule, Variation] | None = None
+    __slots__ = ("bypassed_holdout", "rule", "source", "variation")
+
+    def __init__(
+        self,
+        rule: Rule | None,
+        variation: Variation | None,
+        source: DecisionSource,
+        bypassed_holdout: tuple[Rule, Variation] | None = None,
+    ) -> None:
+        self.rule = rule
+        self.variation = variation
+        self.source = source
+        # A global holdout with excludeTargetedDeliveries that bucketed the user but
+        # was bypassed: its impression is sent too (5.7 behaviour).
+        self.bypassed_holdout = bypassed_holdout
+
+    def __repr__(self) -> str:
+        rule = self.rule.key if self.rule else None
+        variation = self.variation.key if self.variation else None
+        return f"FlagResult(rule={rule!r}, variation={variation!r}, source={self.source.value!r})"

@@ -146,7 +146,7 @@ class Rule:
     traffic: tuple[tuple[int, str], ...] = field(repr=False)
     forced_variations: Mapping[str, str] = field(repr=False)
     audience: Evaluator = field(repr=False, compare=False)
-    audience_log: str = field(repr=False)  # the JSON text the audience reasons show
+    audience_tree: Any = field(repr=False)  # what the audience reasons show
     group_id: str | None = None
     group_policy: str | None = None
     cmab: Mapping[str, Any] | None = field(default=None, repr=False)
@@ -156,6 +156,11 @@ class Rule:
     @property
     def is_running(self) -> bool:
         return self.status == "Running"
+
+    @property
+    def audience_log(self) -> str:
+        """The conditions as the reasons print them; built only when reasons are asked for."""
+        return json.dumps(self.audience_tree)
 
 
 @dataclass(frozen=True, slots=True)

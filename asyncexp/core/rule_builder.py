@@ -15,7 +15,6 @@ Rules kept here (datafile v2–v4, Optimizely 5.7 semantics):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,6 +48,12 @@ def build_variation(raw: object, path: str) -> Variation:
     obj = req_obj(raw, path)
     values: dict[str, str] = {}
     for i, item in enumerate(req_list(obj, "variables", path, required=False)):
+        # Fast path for well-formed items; the path-aware readers only run to explain an error.
+        if type(item) is dict:
+            vid, value = item.get("id"), item.get("value")
+            if type(vid) is str and type(value) is str:
+                values[vid] = value
+                continue
         ipath = f"{path}.variables[{i}]"
         var = req_obj(item, ipath)
         values[req_str(var, "id", ipath)] = req_str(var, "value", ipath)
@@ -63,6 +68,11 @@ def build_variation(raw: object, path: str) -> Variation:
 def build_traffic(items: list[Any], path: str) -> tuple[tuple[int, str], ...]:
     out: list[tuple[int, str]] = []
     for i, item in enumerate(items):
+        if type(item) is dict:
+            entity, end = item.get("entityId"), item.get("endOfRange")
+            if type(entity) is str and type(end) is int:
+                out.append((end, entity))
+                continue
         ipath = f"{path}[{i}]"
         entry = req_obj(item, ipath)
         entity = req_str(entry, "entityId", ipath)
@@ -113,7 +123,7 @@ def build_rule(
         audience=compile_audience_tree(
             tree, audiences, f"{path}.audienceConditions", max_depth=max_depth
         ),
-        audience_log=json.dumps(tree),
+        audience_tree=tree,
         group_id=group[0] if group else None,
         group_policy=group[1] if group else None,
         cmab=cmab if isinstance(cmab, dict) else None,
