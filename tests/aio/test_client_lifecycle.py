@@ -1,0 +1,51 @@
+"""Client lifecycle: async with, start/aclose idempotence, collector wiring."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncexp import ClientClosedError
+from asyncexp.client import Client
+from asyncexp.errors import ConfigError
+from asyncexp.testing import CapturingCollector
+from tests.datafiles import base_datafile
+
+
+async def test_async_with_starts_and_closes_the_collector() -> None:
+    col = CapturingCollector()
+    async with Client(datafile=base_datafile(), collector=col) as client:
+        assert col.started and not col.closed
+        decision = client.create_user_context("u", {"age": 40}).decide("checkout")
+        assert decision.rule_key == "checkout_test"
+    assert col.closed
+    assert client.closed
+    assert len(col.events) == 1
+
+
+async def test_close_is_idempotent_and_blocks_new_contexts() -> None:
+    col = CapturingCollector()
+    client = Client(datafile=base_datafile(), collector=col)
+    await client.start()
+    await client.start()
+    await client.aclose()
+    await client.aclose()
+    assert col.closed
+    with pytest.raises(ClientClosedError):
+        client.create_user_context("u")
+    with pytest.raises(ClientClosedError):
+        await client.start()
+
+
+async def test_bad_static_datafile_raises_at_construction() -> None:
+    with pytest.raises(ConfigError):
+        Client(datafile="{not json")
+
+
+async def test_collector_must_have_submit() -> None:
+    with pytest.raises(TypeError):
+        Client(collector=object())  # type: ignore[arg-type]
+
+
+async def test_analytics_free_client_without_collector_decides() -> None:
+    async with Client(datafile=base_datafile()) as client:
+        assert client.create_user_context("u").decide("checkout").flag_key == "checkout"
