@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -21,6 +20,7 @@ from asyncexp.core.events import UserEvent
 from asyncexp.decider import Decider, UserProfileService, normalize_options
 from asyncexp.decision import Decision
 from asyncexp.errors import ArgumentTypeError, ClientClosedError
+from asyncexp.ids import new_event_id
 from asyncexp.user_context import UserContext
 
 __all__ = ["Client", "Collector"]
@@ -68,7 +68,7 @@ class Client:
             raise ArgumentTypeError("collector must have a submit(item) method")
         self._collector = collector
         self._clock = clock
-        self._new_id: Callable[[], str] = id_factory or (lambda: str(uuid.uuid4()))
+        self._new_id: Callable[[], str] = id_factory or new_event_id
         self._state = "new"
         self._decider = Decider(
             sink=collector,
@@ -132,9 +132,7 @@ class Client:
     def _current_config(self) -> ProjectConfig | None:
         return self._config
 
-    def _decide_one(
-        self, user: UserContext, key: str, options: Iterable[str] | None
-    ) -> Decision:
+    def _decide_one(self, user: UserContext, key: str, options: Iterable[str] | None) -> Decision:
         return self._decider.decide_one(self._config, user, key, options)
 
     def _decide_many(

@@ -92,7 +92,11 @@ class Decider:
         return cached
 
     def decide_one(
-        self, config: ProjectConfig | None, user: UserContext, key: str, options: Iterable[str] | None
+        self,
+        config: ProjectConfig | None,
+        user: UserContext,
+        key: str,
+        options: Iterable[str] | None,
     ) -> Decision:
         """``decide``: always returns a decision (ENABLED_FLAGS_ONLY does not apply)."""
         snapshot = user._snapshot()
@@ -104,9 +108,11 @@ class Decider:
             return Decision.empty(key, snapshot, [flag_not_found_reason(key)])
         opts = self._options(options)
         reasons: list[str] | None = [] if _INCLUDE_REASONS in opts else None
-        profile = self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
+        profile = (
+            self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
+        )
         result = evaluate_flag(config, flag, snapshot._view(), profile, reasons)
-        decision = self._finish(config, flag, result, snapshot, opts, reasons)
+        decision = self._finish(config, flag, result, snapshot, opts, reasons, [])
         if profile is not None and profile.changed:
             self._save_profile(profile)
         return decision
@@ -126,8 +132,11 @@ class Decider:
         flags = config.flags
         include_reasons = _INCLUDE_REASONS in opts
         enabled_only = _ENABLED_ONLY in opts
-        profile = self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
+        profile = (
+            self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
+        )
         view = snapshot._view()
+        attrs_cache: list[list[dict[str, Any]]] = []  # visitor attributes, built once per call
         out: dict[str, Decision] = {}
         for key in flags if keys is None else keys:
             flag = flags.get(key)
@@ -138,7 +147,7 @@ class Decider:
                 continue
             reasons: list[str] | None = [] if include_reasons else None
             result = evaluate_flag(config, flag, view, profile, reasons)
-            decision = self._finish(config, flag, result, snapshot, opts, reasons)
+            decision = self._finish(config, flag, result, snapshot, opts, reasons, attrs_cache)
             if decision.enabled or not enabled_only:
                 out[key] = decision
         if profile is not None and profile.changed:
@@ -153,6 +162,7 @@ class Decider:
         snapshot: UserContext,
         opts: frozenset[str],
         reasons: list[str] | None,
+        attrs_cache: list[list[dict[str, Any]]],
     ) -> Decision:
         variation = result.variation
         enabled = bool(variation.feature_enabled) if variation is not None else False
@@ -167,34 +177,40 @@ class Decider:
         )
         sent = False
         if _DISABLE_EVENT not in opts and self._sink is not None:
-            sent = self._send_impressions(config, flag, result, snapshot)
+            sent = self._send_impressions(config, flag, result, snapshot, attrs_cache)
         if self._on_decision is not None:
             self._on_decision(snapshot, decision, sent, result)
         return decision
 
     def _send_impressions(
-        self, config: ProjectConfig, flag: FeatureFlag, result: FlagResult, user: UserContext
+        self,
+        config: ProjectConfig,
+        flag: FeatureFlag,
+        result: FlagResult,
+        user: UserContext,
+        attrs_cache: list[list[dict[str, Any]]],
     ) -> bool:
-        assert self._sink is not None
-        attrs: list[dict[str, Any]] | None = None
-        sent = False
-        if result.bypassed_holdout is not None and result.source != DecisionSource.HOLDOUT:
-            attrs = self._visitor_attributes(config, user)
+        """Send the decision's impressions; visitor attributes are shared within one call
+        (events are read-only once built)."""
+        holdout_too = (
+            result.bypassed_holdout is not None and result.source != DecisionSource.HOLDOUT
+        )
+        main = result.source != DecisionSource.ROLLOUT or config.send_flag_decisions
+        if not (holdout_too or main):
+            return False
+        if not attrs_cache:
+            attrs_cache.append(
+                build_visitor_attributes(
+                    user._attributes, config.attribute_ids, config.bot_filtering
+                )
+            )
+        attrs = attrs_cache[0]
+        if holdout_too and result.bypassed_holdout is not None:
             holdout, variation = result.bypassed_holdout
             self._submit(config, flag, holdout, variation, "holdout", user, attrs)
-        if (
-            result.source != DecisionSource.ROLLOUT
-            or config.send_flag_decisions
-        ):
-            if attrs is None:
-                attrs = self._visitor_attributes(config, user)
+        if main:
             self._submit(config, flag, result.rule, result.variation, result.source, user, attrs)
-            sent = True
-        return sent
-
-    @staticmethod
-    def _visitor_attributes(config: ProjectConfig, user: UserContext) -> list[dict[str, Any]]:
-        return build_visitor_attributes(user._attributes, config.attribute_ids, config.bot_filtering)
+        return main
 
     def _submit(
         self,
@@ -231,7 +247,9 @@ class Decider:
         try:
             found = self._ups.lookup(user_id)
         except Exception:
-            logger.exception('Unable to retrieve user profile for user "%s" as lookup failed.', user_id)
+            logger.exception(
+                'Unable to retrieve user profile for user "%s" as lookup failed.', user_id
+            )
             return None
         return profile_from_lookup(user_id, found)
 

@@ -26,8 +26,15 @@ class Decision:
     """
 
     # A plain slotted class: decide_all builds one per flag, so construction cost matters.
-    __slots__ = ("enabled", "flag_key", "reasons", "rule_key", "user_context", "variables",
-                 "variation_key")
+    __slots__ = (
+        "enabled",
+        "flag_key",
+        "reasons",
+        "rule_key",
+        "user_context",
+        "variables",
+        "variation_key",
+    )
 
     def __init__(
         self,
@@ -49,9 +56,7 @@ class Decision:
         self.reasons = reasons
 
     @classmethod
-    def empty(
-        cls, flag_key: str, user_context: UserContext | None, reasons: list[str]
-    ) -> Decision:
+    def empty(cls, flag_key: str, user_context: UserContext | None, reasons: list[str]) -> Decision:
         """A decision with no variation (unknown flag, no config)."""
         return cls(
             variation_key=None,

@@ -39,9 +39,7 @@ def _check_attributes(attributes: object) -> dict[str, Any]:
 def _check_options(options: object) -> None:
     if options is None or type(options) is list or type(options) is tuple:
         return
-    if (
-        isinstance(options, str | bytes) or not isinstance(options, Iterable)
-    ):
+    if isinstance(options, str | bytes) or not isinstance(options, Iterable):
         raise ArgumentTypeError("options must be a list of DecideOption values")
 
 
@@ -110,11 +108,15 @@ class UserContext:
         client = self._client
         config = client._current_config()
         if config is None:
-            logger.error('Not tracking user "%s" for event "%s": no datafile yet.', self.user_id, event_key)
+            logger.error(
+                'Not tracking user "%s" for event "%s": no datafile yet.', self.user_id, event_key
+            )
             return
         event = config.events.get(event_key)
         if event is None:
-            logger.error('Event "%s" is not in datafile; not tracking user "%s".', event_key, self.user_id)
+            logger.error(
+                'Event "%s" is not in datafile; not tracking user "%s".', event_key, self.user_id
+            )
             return
         user_event = build_conversion(
             config.event_context,

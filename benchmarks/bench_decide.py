@@ -47,7 +47,9 @@ def make_users(n: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
         if rng.random() < 0.7:
             attrs["app_version"] = f"{rng.randint(1, 4)}.{rng.randint(0, 12)}.{rng.randint(0, 5)}"
         if rng.random() < 0.5:
-            attrs["email"] = f"user{i}@" + rng.choice(["example.com", "yahoo.com", "corp.example.org"])
+            attrs["email"] = f"user{i}@" + rng.choice(
+                ["example.com", "yahoo.com", "corp.example.org"]
+            )
         users.append((f"user-{i}", attrs))
     return users
 
@@ -102,16 +104,20 @@ def main() -> None:
         o_ctx().decide(keys(), no_event)
         r_ctx().decide(keys(), ref_no_event)
 
-    results.append((
-        "decide (no event)",
-        per_call_us(lambda: o_ctx().decide(keys(), no_event), n_dec, args.rounds),
-        per_call_us(lambda: r_ctx().decide(keys(), ref_no_event), n_dec // 5, args.rounds),
-    ))
-    results.append((
-        f"decide_all ({len(flag_keys)} flags)",
-        per_call_us(lambda: o_ctx().decide_all(no_event), n_all // 4, args.rounds),
-        per_call_us(lambda: r_ctx().decide_all(ref_no_event), n_all // 20, args.rounds),
-    ))
+    results.append(
+        (
+            "decide (no event)",
+            per_call_us(lambda: o_ctx().decide(keys(), no_event), n_dec, args.rounds),
+            per_call_us(lambda: r_ctx().decide(keys(), ref_no_event), n_dec // 5, args.rounds),
+        )
+    )
+    results.append(
+        (
+            f"decide_all ({len(flag_keys)} flags)",
+            per_call_us(lambda: o_ctx().decide_all(no_event), n_all // 4, args.rounds),
+            per_call_us(lambda: r_ctx().decide_all(ref_no_event), n_all // 20, args.rounds),
+        )
+    )
     u = cycle(users)
 
     def ours_create() -> object:
@@ -122,20 +128,24 @@ def main() -> None:
         uid, attrs = u()
         return ref.create_user_context(uid, attrs)
 
-    results.append((
-        "create_user_context",
-        per_call_us(ours_create, n_dec, args.rounds),
-        per_call_us(ref_create, n_dec, args.rounds),
-    ))
+    results.append(
+        (
+            "create_user_context",
+            per_call_us(ours_create, n_dec, args.rounds),
+            per_call_us(ref_create, n_dec, args.rounds),
+        )
+    )
 
     def ref_construct() -> None:
         optimizely.Optimizely(datafile=text).close()
 
-    results.append((
-        "client construction",
-        per_call_us(lambda: Client(datafile=text), 10, args.rounds),
-        per_call_us(ref_construct, 5, args.rounds),
-    ))
+    results.append(
+        (
+            "client construction",
+            per_call_us(lambda: Client(datafile=text), 10, args.rounds),
+            per_call_us(ref_construct, 5, args.rounds),
+        )
+    )
     ref.close()
 
     print(f"datafile: {args.datafile.name}, users: {args.users}, rounds: {args.rounds} (medians)")

@@ -51,7 +51,13 @@ VARS = [
     {"id": "v_json", "key": "blob", "type": "json", "defaultValue": '{"a": 1}'},
     {"id": "v_sjson", "key": "legacy", "type": "string", "subType": "json", "defaultValue": "[1]"},
 ]
-ON_VALUES = {"v_bool": "true", "v_int": "7", "v_double": "1.25", "v_str": "on", "v_json": '{"a": 2}'}
+ON_VALUES = {
+    "v_bool": "true",
+    "v_int": "7",
+    "v_double": "1.25",
+    "v_str": "on",
+    "v_json": '{"a": 2}',
+}
 
 
 def base_datafile() -> dict[str, Any]:
@@ -80,22 +86,47 @@ def base_datafile() -> dict[str, Any]:
             {"id": "attr_opt", "key": "$opt_reserved"},
         ],
         "audiences": [
-            {"id": "aud_us", "name": "US", "conditions": '["or", {"type": "custom_attribute", '
-             '"name": "country", "match": "exact", "value": "US"}]'},
+            {
+                "id": "aud_us",
+                "name": "US",
+                "conditions": '["or", {"type": "custom_attribute", '
+                '"name": "country", "match": "exact", "value": "US"}]',
+            },
             {"id": "aud_adult", "name": "legacy adult", "conditions": "[]"},
         ],
         "typedAudiences": [
-            {"id": "aud_adult", "name": "Adults", "conditions": [
-                "and", {"type": "custom_attribute", "name": "age", "match": "ge", "value": 18}]},
-            {"id": "aud_vip", "name": "VIP", "conditions": [
-                "or", {"type": "third_party_dimension", "name": "odp.audiences",
-                       "match": "qualified", "value": "vip"}]},
+            {
+                "id": "aud_adult",
+                "name": "Adults",
+                "conditions": [
+                    "and",
+                    {"type": "custom_attribute", "name": "age", "match": "ge", "value": 18},
+                ],
+            },
+            {
+                "id": "aud_vip",
+                "name": "VIP",
+                "conditions": [
+                    "or",
+                    {
+                        "type": "third_party_dimension",
+                        "name": "odp.audiences",
+                        "match": "qualified",
+                        "value": "vip",
+                    },
+                ],
+            },
         ],
         "events": [{"id": "ev_buy", "key": "purchase", "experimentIds": ["exp_checkout"]}],
         "experiments": [
-            _rule("exp_checkout", "checkout_test", [control, treatment],
-                  [("101", 5000), ("102", 10000)], audiences=["aud_adult"],
-                  conditions=["or", "aud_adult"]),
+            _rule(
+                "exp_checkout",
+                "checkout_test",
+                [control, treatment],
+                [("101", 5000), ("102", 10000)],
+                audiences=["aud_adult"],
+                conditions=["or", "aud_adult"],
+            ),
         ],
         "groups": [
             {
@@ -112,28 +143,76 @@ def base_datafile() -> dict[str, Any]:
             }
         ],
         "featureFlags": [
-            {"id": "f_checkout", "key": "checkout", "rolloutId": "ro_checkout",
-             "experimentIds": ["exp_checkout"], "variables": copy.deepcopy(VARS)},
-            {"id": "f_ga", "key": "grouped_a", "rolloutId": "", "experimentIds": ["exp_ga"],
-             "variables": []},
-            {"id": "f_gb", "key": "grouped_b", "rolloutId": "", "experimentIds": ["exp_gb"],
-             "variables": []},
-            {"id": "f_ro", "key": "rollout_only", "rolloutId": "ro_only", "experimentIds": [],
-             "variables": copy.deepcopy(VARS)},
+            {
+                "id": "f_checkout",
+                "key": "checkout",
+                "rolloutId": "ro_checkout",
+                "experimentIds": ["exp_checkout"],
+                "variables": copy.deepcopy(VARS),
+            },
+            {
+                "id": "f_ga",
+                "key": "grouped_a",
+                "rolloutId": "",
+                "experimentIds": ["exp_ga"],
+                "variables": [],
+            },
+            {
+                "id": "f_gb",
+                "key": "grouped_b",
+                "rolloutId": "",
+                "experimentIds": ["exp_gb"],
+                "variables": [],
+            },
+            {
+                "id": "f_ro",
+                "key": "rollout_only",
+                "rolloutId": "ro_only",
+                "experimentIds": [],
+                "variables": copy.deepcopy(VARS),
+            },
         ],
         "rollouts": [
-            {"id": "ro_checkout", "experiments": [
-                _rule("rule_us", "us_rule", [targeted_on], [("501", 10000)],
-                      audiences=["aud_us"], layer="ro_checkout"),
-                _rule("rule_ee", "everyone_else", [everyone_off], [("502", 10000)],
-                      layer="ro_checkout"),
-            ]},
-            {"id": "ro_only", "experiments": [
-                _rule("rule_half", "half_us", [rollout_on], [("601", 5000)],
-                      audiences=["aud_us"], layer="ro_only"),
-                _rule("rule_only_ee", "only_everyone_else", [rollout_on], [("601", 10000)],
-                      layer="ro_only"),
-            ]},
+            {
+                "id": "ro_checkout",
+                "experiments": [
+                    _rule(
+                        "rule_us",
+                        "us_rule",
+                        [targeted_on],
+                        [("501", 10000)],
+                        audiences=["aud_us"],
+                        layer="ro_checkout",
+                    ),
+                    _rule(
+                        "rule_ee",
+                        "everyone_else",
+                        [everyone_off],
+                        [("502", 10000)],
+                        layer="ro_checkout",
+                    ),
+                ],
+            },
+            {
+                "id": "ro_only",
+                "experiments": [
+                    _rule(
+                        "rule_half",
+                        "half_us",
+                        [rollout_on],
+                        [("601", 5000)],
+                        audiences=["aud_us"],
+                        layer="ro_only",
+                    ),
+                    _rule(
+                        "rule_only_ee",
+                        "only_everyone_else",
+                        [rollout_on],
+                        [("601", 10000)],
+                        layer="ro_only",
+                    ),
+                ],
+            },
         ],
         "integrations": [{"key": "odp", "host": "https://odp.invalid", "publicKey": "pk"}],
     }

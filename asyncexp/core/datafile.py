@@ -42,7 +42,13 @@ from asyncexp.core.json_input import (
 from asyncexp.core.rule_builder import build_flag, build_rule, build_traffic, inject_fr_variation
 from asyncexp.errors import ConfigError, UnsupportedVersionError
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "SUPPORTED_VERSIONS", "ProjectConfig", "parse_datafile"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
+    "SUPPORTED_VERSIONS",
+    "ProjectConfig",
+    "parse_datafile",
+]
 
 SUPPORTED_VERSIONS = ("2", "3", "4")
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -133,8 +139,8 @@ def parse_datafile(
         rules_by_id[built.id] = built
         experiments_by_key[built.key] = built
         experiment_ids.append(built.id)
-    for rules in rollouts.values():
-        for r in rules:
+    for delivery_rules in rollouts.values():
+        for r in delivery_rules:
             rules_by_id.setdefault(r.id, r)
 
     groups = _groups(doc)
@@ -145,7 +151,9 @@ def parse_datafile(
 
     global_holdouts, local_holdouts = _holdouts(doc, rule, warnings)
     odp_host, odp_key = _odp(doc)
-    attributes = tuple(_attribute(raw, f"attributes[{i}]") for i, raw in enumerate(req_list(doc, "attributes", "")))
+    attributes = tuple(
+        _attribute(raw, f"attributes[{i}]") for i, raw in enumerate(req_list(doc, "attributes", ""))
+    )
     account_id = req_str(doc, "accountId", "")
     project_id = req_str(doc, "projectId", "")
     revision = req_str(doc, "revision", "")
@@ -205,7 +213,9 @@ def _audiences(
             tree = json.loads(text)
         except ValueError:
             raise ConfigError("conditions are not valid JSON", f"{path}.conditions") from None
-        evaluator = compile_condition_tree(tree, f"{path}.conditions", warnings, max_depth=max_depth)
+        evaluator = compile_condition_tree(
+            tree, f"{path}.conditions", warnings, max_depth=max_depth
+        )
         aid = req_str(obj, "id", path)
         out[aid] = Audience(aid, req_str(obj, "name", path), text, evaluator)
         trees[aid] = tree
@@ -213,7 +223,9 @@ def _audiences(
         path = f"typedAudiences[{i}]"
         obj = req_obj(raw, path)
         tree = obj.get("conditions")
-        evaluator = compile_condition_tree(tree, f"{path}.conditions", warnings, max_depth=max_depth)
+        evaluator = compile_condition_tree(
+            tree, f"{path}.conditions", warnings, max_depth=max_depth
+        )
         aid = req_str(obj, "id", path)
         # The reference serialises typed conditions with json.dumps defaults.
         out[aid] = Audience(aid, req_str(obj, "name", path), json.dumps(tree), evaluator)
@@ -221,7 +233,9 @@ def _audiences(
     return out, list(trees.values())
 
 
-def _experiment_sources(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any, tuple[str, str] | None]]:
+def _experiment_sources(
+    doc: Mapping[str, Any],
+) -> Iterator[tuple[str, Any, tuple[str, str] | None]]:
     for i, raw in enumerate(req_list(doc, "experiments", "")):
         yield f"experiments[{i}]", raw, None
     for i, graw in enumerate(req_list(doc, "groups", "")):
@@ -242,7 +256,9 @@ def _groups(doc: Mapping[str, Any]) -> dict[str, Group]:
         out[gid] = Group(
             id=gid,
             policy=req_str(obj, "policy", path),
-            traffic=build_traffic(req_list(obj, "trafficAllocation", path), f"{path}.trafficAllocation"),
+            traffic=build_traffic(
+                req_list(obj, "trafficAllocation", path), f"{path}.trafficAllocation"
+            ),
             experiment_ids=tuple(e.get("id", "") for e in exps if isinstance(e, dict)),
         )
     return out
@@ -258,7 +274,11 @@ def _everyone_else_by_experiment(
         if not rules or not isinstance(rules[-1], dict):
             continue
         variations = rules[-1].get("variations")
-        if not isinstance(variations, list) or not variations or not isinstance(variations[0], dict):
+        if (
+            not isinstance(variations, list)
+            or not variations
+            or not isinstance(variations[0], dict)
+        ):
             continue
         for exp_id in flag.get("experimentIds") or ():
             if isinstance(exp_id, str):
@@ -272,7 +292,9 @@ def _events(doc: Mapping[str, Any]) -> dict[str, Event]:
         path = f"events[{i}]"
         obj = req_obj(raw, path)
         key = req_str(obj, "key", path)
-        out[key] = Event(req_str(obj, "id", path), key, str_list(obj, "experimentIds", path, required=True))
+        out[key] = Event(
+            req_str(obj, "id", path), key, str_list(obj, "experimentIds", path, required=True)
+        )
     return out
 
 
@@ -285,9 +307,10 @@ def _holdouts(
         obj = req_obj(raw, path)
         if "includedRules" in obj:
             warnings.append(f"{path}: includedRules is ignored on a global holdout")
-        built: Rule = rule(obj, path, "holdout")
-        extra = {"exclude_targeted_deliveries": bool(obj.get("excludeTargetedDeliveries") is True)}
-        built = replace(built, **extra)
+        built: Rule = replace(
+            rule(obj, path, "holdout"),
+            exclude_targeted_deliveries=obj.get("excludeTargetedDeliveries") is True,
+        )
         if built.is_running:
             global_.append(built)
     local: dict[str, list[Rule]] = {}

@@ -170,7 +170,9 @@ def _experiment_variation(
             return None
     elif not _audience_ok(rule, f'experiment "{rule.key}"', user, reasons):
         if reasons is not None:
-            reasons.append(f'User "{uid}" does not meet conditions to be in experiment "{rule.key}".')
+            reasons.append(
+                f'User "{uid}" does not meet conditions to be in experiment "{rule.key}".'
+            )
         return None
     if rule.cmab is not None:
         if reasons is not None:

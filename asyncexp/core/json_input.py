@@ -27,9 +27,9 @@ __all__ = [
 ]
 
 
-def decode_document(data: str | bytes | Mapping[str, Any], *, max_bytes: int, what: str) -> tuple[
-    dict[str, Any], str
-]:
+def decode_document(
+    data: str | bytes | Mapping[str, Any], *, max_bytes: int, what: str
+) -> tuple[dict[str, Any], str]:
     """Decode ``data`` into a dict and return it with its text form."""
     if isinstance(data, Mapping):
         try:

@@ -118,7 +118,9 @@ def build_rule(
         variations=variations,
         variations_by_id={v.id: v for v in variations},
         variations_by_key={v.key: v for v in variations},
-        traffic=build_traffic(req_list(obj, "trafficAllocation", path), f"{path}.trafficAllocation"),
+        traffic=build_traffic(
+            req_list(obj, "trafficAllocation", path), f"{path}.trafficAllocation"
+        ),
         forced_variations=dict(forced),
         audience=compile_audience_tree(
             tree, audiences, f"{path}.audienceConditions", max_depth=max_depth

@@ -14,7 +14,8 @@ from tests.datafiles import base_datafile
 async def test_async_with_starts_and_closes_the_collector() -> None:
     col = CapturingCollector()
     async with Client(datafile=base_datafile(), collector=col) as client:
-        assert col.started and not col.closed
+        assert col.started
+        assert not col.closed
         decision = client.create_user_context("u", {"age": 40}).decide("checkout")
         assert decision.rule_key == "checkout_test"
     assert col.closed

@@ -44,18 +44,28 @@ def test_input_forms_and_exact_text_kept() -> None:
     [
         (lambda d: d["experiments"][0].pop("key"), "experiments[0]"),
         (lambda d: d["experiments"][0].__setitem__("key", 5), "experiments[0].key"),
-        (lambda d: d["experiments"][0]["variations"][1].__setitem__("id", None),
-         "experiments[0].variations[1].id"),
-        (lambda d: d["experiments"][0]["trafficAllocation"][0].__setitem__("endOfRange", "5"),
-         "experiments[0].trafficAllocation[0].endOfRange"),
+        (
+            lambda d: d["experiments"][0]["variations"][1].__setitem__("id", None),
+            "experiments[0].variations[1].id",
+        ),
+        (
+            lambda d: d["experiments"][0]["trafficAllocation"][0].__setitem__("endOfRange", "5"),
+            "experiments[0].trafficAllocation[0].endOfRange",
+        ),
         (lambda d: d.pop("revision"), ""),
         (lambda d: d.__setitem__("attributes", {}), "attributes"),
-        (lambda d: d["audiences"][0].__setitem__("conditions", "[not json"),
-         "audiences[0].conditions"),
-        (lambda d: d["featureFlags"][0]["variables"][0].__setitem__("type", "float"),
-         "featureFlags[0].variables[0].type"),
-        (lambda d: d["groups"][0]["experiments"][0].__setitem__("status", 1),
-         "groups[0].experiments[0].status"),
+        (
+            lambda d: d["audiences"][0].__setitem__("conditions", "[not json"),
+            "audiences[0].conditions",
+        ),
+        (
+            lambda d: d["featureFlags"][0]["variables"][0].__setitem__("type", "float"),
+            "featureFlags[0].variables[0].type",
+        ),
+        (
+            lambda d: d["groups"][0]["experiments"][0].__setitem__("status", 1),
+            "groups[0].experiments[0].status",
+        ),
     ],
 )
 def test_malformed_input_names_the_path(mutate: Any, path: str) -> None:
@@ -125,10 +135,22 @@ def test_typed_audience_wins_over_legacy_with_same_id() -> None:
 def test_variable_types_and_json_subtype() -> None:
     flag = parse_datafile(base_datafile()).flags["checkout"]
     types = {v.key: v.type for v in flag.variables}
-    assert types == {"show": "boolean", "count": "integer", "price": "double", "label": "string",
-                     "blob": "json", "legacy": "json"}
-    assert flag.values_for(None) == {"show": False, "count": 1, "price": 9.5, "label": "default",
-                                     "blob": {"a": 1}, "legacy": [1]}
+    assert types == {
+        "show": "boolean",
+        "count": "integer",
+        "price": "double",
+        "label": "string",
+        "blob": "json",
+        "legacy": "json",
+    }
+    assert flag.values_for(None) == {
+        "show": False,
+        "count": 1,
+        "price": 9.5,
+        "label": "default",
+        "blob": {"a": 1},
+        "legacy": [1],
+    }
 
 
 def test_feature_rollout_injection_leaves_input_untouched() -> None:

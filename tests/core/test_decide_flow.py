@@ -30,8 +30,14 @@ def test_experiment_treatment_and_control() -> None:
     treated = find_user(lambda u: bucket_value(u + "exp_checkout") >= 5000)
     d = client.create_user_context(treated, {"age": 30}).decide("checkout")
     assert (d.variation_key, d.enabled, d.rule_key) == ("treatment", True, "checkout_test")
-    assert d.variables == {"show": True, "count": 7, "price": 1.25, "label": "on",
-                           "blob": {"a": 2}, "legacy": [1]}
+    assert d.variables == {
+        "show": True,
+        "count": 7,
+        "price": 1.25,
+        "label": "on",
+        "blob": {"a": 2},
+        "legacy": [1],
+    }
     control = find_user(lambda u: bucket_value(u + "exp_checkout") < 5000)
     d = client.create_user_context(control, {"age": 30}).decide("checkout")
     assert (d.variation_key, d.enabled) == ("control", False)
@@ -55,7 +61,10 @@ def test_traffic_miss_skips_to_everyone_else() -> None:
     user = find_user(lambda u: bucket_value(u + "rule_half") >= 5000)
     d = client.create_user_context(user, {"country": "US"}).decide("rollout_only", [R])
     assert d.rule_key == "only_everyone_else"
-    assert f'User "{user}" not bucketed into a targeting rule 1. Checking "Everyone Else" rule now.' in d.reasons
+    assert (
+        f'User "{user}" not bucketed into a targeting rule 1. Checking "Everyone Else" rule now.'
+        in d.reasons
+    )
     # Everyone Else is evaluated straight after, without a rule-2 audience step in between.
     assert "Evaluating audiences for rule Everyone Else: [].".rstrip() in d.reasons
 
@@ -113,9 +122,13 @@ def test_flag_level_forced_decision() -> None:
     d = user.decide("checkout", [R])
     # The forced variation wins over the holdout; "on" is found in the flag's rollout rules.
     assert (d.variation_key, d.rule_key, d.enabled) == ("on", None, True)
-    assert "Variation (on) is mapped to flag (checkout) and user (u) in the forced decision map." in d.reasons
+    assert (
+        "Variation (on) is mapped to flag (checkout) and user (u) in the forced decision map."
+        in d.reasons
+    )
     decision = col.payloads()[-1]["visitors"][0]["snapshots"][0]["decisions"][0]
-    assert decision["campaign_id"] == "" and decision["experiment_id"] == ""
+    assert decision["campaign_id"] == ""
+    assert decision["experiment_id"] == ""
     assert decision["metadata"]["rule_type"] == "feature-test"
     assert user.get_forced_decision(DecisionContext("checkout")) == ForcedDecision("on")
     assert user.remove_forced_decision(DecisionContext("checkout")) is True
@@ -128,22 +141,24 @@ def test_invalid_forced_decision_falls_through() -> None:
     user.set_forced_decision(DecisionContext("checkout"), ForcedDecision("nope"))
     d = user.decide("checkout", [R])
     assert d.rule_key == "us_rule"
-    assert d.reasons.count(
-        "Invalid variation is mapped to flag (checkout) and user (u) in the forced decision map."
-    ) == 1
+    invalid = "Invalid variation is mapped to flag (checkout) and user (u)"
+    assert d.reasons.count(f"{invalid} in the forced decision map.") == 1
 
 
 def test_rule_level_forced_decision_checks_the_rule() -> None:
     client, _ = make()
     user = client.create_user_context("u", {"age": 30})
     user.set_forced_decision(DecisionContext("checkout", "us_rule"), ForcedDecision("on"))
-    user.set_forced_decision(DecisionContext("checkout", "checkout_test"), ForcedDecision("control"))
+    user.set_forced_decision(
+        DecisionContext("checkout", "checkout_test"), ForcedDecision("control")
+    )
     assert user.decide("checkout").rule_key == "checkout_test"
     assert user.decide("checkout").variation_key == "control"
     # A variation of another rule of the flag is not accepted (the reference accepts it).
     user.set_forced_decision(DecisionContext("checkout", "checkout_test"), ForcedDecision("off"))
     d = user.decide("checkout", [R])
-    assert "Invalid variation is mapped to flag (checkout), rule (checkout_test) and user (u) in the forced decision map." in d.reasons
+    invalid = "Invalid variation is mapped to flag (checkout), rule (checkout_test) and user (u)"
+    assert f"{invalid} in the forced decision map." in d.reasons
     user.remove_all_forced_decisions()
     assert user.get_forced_decision(DecisionContext("checkout", "us_rule")) is None
 
@@ -188,8 +203,10 @@ def test_holdout_excluding_targeted_deliveries() -> None:
     client, col = make(doc)
     d = client.create_user_context("u", {"age": 30, "country": "US"}).decide("checkout", [R])
     assert d.rule_key == "us_rule"  # experiment skipped, delivery rule still applies
-    kinds = [p["visitors"][0]["snapshots"][0]["decisions"][0]["metadata"]["rule_type"]
-             for p in col.payloads()]
+    kinds = [
+        p["visitors"][0]["snapshots"][0]["decisions"][0]["metadata"]["rule_type"]
+        for p in col.payloads()
+    ]
     assert kinds == ["holdout", "rollout"]
 
 
@@ -216,7 +233,8 @@ def test_qualified_segments_drive_audiences() -> None:
     user = client.create_user_context("u", {"age": 5})
     assert user.decide("checkout").rule_key == "everyone_else"
     user.set_qualified_segments(["vip"])
-    assert user.is_qualified_for("vip") and not user.is_qualified_for("other")
+    assert user.is_qualified_for("vip")
+    assert not user.is_qualified_for("other")
     assert user.decide("checkout").rule_key == "us_rule"
     assert user.get_qualified_segments() == ["vip"]
 
@@ -253,19 +271,24 @@ def test_profile_service_one_lookup_one_save_per_call() -> None:
     # Nothing new bucketed → lookup but no save; delivery rules are never saved.
     ups.stored = saved
     user.decide_all()
-    assert len(ups.lookups) == 2 and len(ups.saves) == 1
+    assert len(ups.lookups) == 2
+    assert len(ups.saves) == 1
 
 
 def test_profile_service_sticky_variation_and_ignore_option() -> None:
     control = find_user(lambda u: bucket_value(u + "exp_checkout") < 5000)
-    ups = MemoryProfiles({"user_id": control,
-                          "experiment_bucket_map": {"exp_checkout": {"variation_id": "102"}}})
+    ups = MemoryProfiles(
+        {"user_id": control, "experiment_bucket_map": {"exp_checkout": {"variation_id": "102"}}}
+    )
     client, _ = make(user_profile_service=ups)
     user = client.create_user_context(control, {"age": 30})
     d = user.decide("checkout", [R])
     assert d.variation_key == "treatment"
     assert any("from user profile" in r for r in d.reasons)
-    assert user.decide("checkout", [DecideOption.IGNORE_USER_PROFILE_SERVICE]).variation_key == "control"
+    assert (
+        user.decide("checkout", [DecideOption.IGNORE_USER_PROFILE_SERVICE]).variation_key
+        == "control"
+    )
     assert len(ups.lookups) == 1
 
 
@@ -343,7 +366,10 @@ def test_decision_snapshot_and_fresh_variables() -> None:
     user.set_attribute("country", "FR")
     assert d1.user_context is not None
     assert d1.user_context.get_user_attributes() == {"age": 5, "country": "US"}
-    assert d1.as_dict()["user_context"] == {"user_id": "u", "attributes": {"age": 5, "country": "US"}}
+    assert d1.as_dict()["user_context"] == {
+        "user_id": "u",
+        "attributes": {"age": 5, "country": "US"},
+    }
     d2 = user.decide("checkout")
     assert d2.variables["blob"] == {"a": 1}
     assert d2.rule_key == "everyone_else"

@@ -26,7 +26,9 @@ CTX = EventContext("acct", "proj", "7")
 def _client(doc: dict[str, Any] | None = None) -> tuple[Client, CapturingCollector]:
     col = CapturingCollector()
     client = Client(
-        datafile=doc or base_datafile(), collector=col, clock=lambda: 1700000000.1234,
+        datafile=doc or base_datafile(),
+        collector=col,
+        clock=lambda: 1700000000.1234,
         id_factory=lambda: "fixed-uuid",
     )
     return client, col
@@ -45,8 +47,16 @@ def test_visitor_attributes_filtering_and_order() -> None:
         "list": [1],
         "flag": True,
     }
-    ids = {"country": "a1", "age": "a2", "$opt_reserved": "a3", "none": "a4", "big": "a5",
-           "nan": "a6", "list": "a7", "flag": "a8"}
+    ids = {
+        "country": "a1",
+        "age": "a2",
+        "$opt_reserved": "a3",
+        "none": "a4",
+        "big": "a5",
+        "nan": "a6",
+        "list": "a7",
+        "flag": "a8",
+    }
     out = build_visitor_attributes(attrs, ids, bot_filtering=False)
     assert [(a["entity_id"], a["key"], a["value"]) for a in out] == [
         ("a1", "country", "US"),
@@ -70,27 +80,61 @@ def test_variation_id_normalisation(raw: str | None, sent: str | None) -> None:
 
 def test_impression_shape() -> None:
     event = build_impression(
-        CTX, user_id="u", attributes=[], layer_id="", experiment_id="e1", variation_id="55",
-        flag_key="f", rule_key="r", rule_type="feature-test", variation_key="on", enabled=True,
-        uuid="id", timestamp=5,
+        CTX,
+        user_id="u",
+        attributes=[],
+        layer_id="",
+        experiment_id="e1",
+        variation_id="55",
+        flag_key="f",
+        rule_key="r",
+        rule_type="feature-test",
+        variation_key="on",
+        enabled=True,
+        uuid="id",
+        timestamp=5,
     )
     batch = build_event_batch([event])
     assert batch == {
-        "account_id": "acct", "project_id": "proj", "revision": "7",
-        "client_name": "python-sdk", "client_version": "5.7.0", "anonymize_ip": False,
+        "account_id": "acct",
+        "project_id": "proj",
+        "revision": "7",
+        "client_name": "python-sdk",
+        "client_version": "5.7.0",
+        "anonymize_ip": False,
         "enrich_decisions": True,
-        "visitors": [{
-            "snapshots": [{
-                "decisions": [{"campaign_id": "e1", "experiment_id": "e1", "variation_id": "55",
-                               "metadata": {"flag_key": "f", "rule_key": "r",
-                                            "rule_type": "feature-test", "variation_key": "on",
-                                            "enabled": True}}],
-                "events": [{"entity_id": "e1", "uuid": "id", "key": "campaign_activated",
-                            "timestamp": 5}],
-            }],
-            "attributes": [],
-            "visitor_id": "u",
-        }],
+        "visitors": [
+            {
+                "snapshots": [
+                    {
+                        "decisions": [
+                            {
+                                "campaign_id": "e1",
+                                "experiment_id": "e1",
+                                "variation_id": "55",
+                                "metadata": {
+                                    "flag_key": "f",
+                                    "rule_key": "r",
+                                    "rule_type": "feature-test",
+                                    "variation_key": "on",
+                                    "enabled": True,
+                                },
+                            }
+                        ],
+                        "events": [
+                            {
+                                "entity_id": "e1",
+                                "uuid": "id",
+                                "key": "campaign_activated",
+                                "timestamp": 5,
+                            }
+                        ],
+                    }
+                ],
+                "attributes": [],
+                "visitor_id": "u",
+            }
+        ],
     }
 
 
@@ -111,8 +155,16 @@ def test_impression_shape() -> None:
     ],
 )
 def test_conversion_metrics(tags: dict[str, Any], revenue: Any, value: Any) -> None:
-    event = build_conversion(CTX, user_id="u", attributes=[], event_id="ev", event_key="buy",
-                             event_tags=tags, uuid="id", timestamp=1)
+    event = build_conversion(
+        CTX,
+        user_id="u",
+        attributes=[],
+        event_id="ev",
+        event_key="buy",
+        event_tags=tags,
+        uuid="id",
+        timestamp=1,
+    )
     body = event.visitor["snapshots"][0]["events"][0]
     assert body.get("revenue") == revenue
     assert body.get("value") == value
@@ -122,16 +174,40 @@ def test_conversion_metrics(tags: dict[str, Any], revenue: Any, value: Any) -> N
 
 
 def test_conversion_without_tags_omits_the_key() -> None:
-    event = build_conversion(CTX, user_id="u", attributes=[], event_id="ev", event_key="buy",
-                             event_tags=None, uuid="id", timestamp=1)
+    event = build_conversion(
+        CTX,
+        user_id="u",
+        attributes=[],
+        event_id="ev",
+        event_key="buy",
+        event_tags=None,
+        uuid="id",
+        timestamp=1,
+    )
     assert "tags" not in event.visitor["snapshots"][0]["events"][0]
 
 
 def test_batches_never_mix_revisions() -> None:
-    a = build_conversion(CTX, user_id="u", attributes=[], event_id="ev", event_key="k",
-                         event_tags=None, uuid="1", timestamp=1)
-    b = build_conversion(EventContext("acct", "proj", "8"), user_id="u", attributes=[],
-                         event_id="ev", event_key="k", event_tags=None, uuid="2", timestamp=1)
+    a = build_conversion(
+        CTX,
+        user_id="u",
+        attributes=[],
+        event_id="ev",
+        event_key="k",
+        event_tags=None,
+        uuid="1",
+        timestamp=1,
+    )
+    b = build_conversion(
+        EventContext("acct", "proj", "8"),
+        user_id="u",
+        attributes=[],
+        event_id="ev",
+        event_key="k",
+        event_tags=None,
+        uuid="2",
+        timestamp=1,
+    )
     assert len(build_event_batch([a, a])["visitors"]) == 2
     with pytest.raises(ValidationError):
         build_event_batch([a, b])
@@ -147,9 +223,14 @@ def test_track_event_through_the_client() -> None:
     tags["category"] = "mutated later"
     (payload,) = col.payloads()
     event = payload["visitors"][0]["snapshots"][0]["events"][0]
-    assert event == {"entity_id": "ev_buy", "uuid": "fixed-uuid", "key": "purchase",
-                     "timestamp": 1700000000123, "revenue": 4200,
-                     "tags": {"revenue": 4200, "category": "shoes"}}
+    assert event == {
+        "entity_id": "ev_buy",
+        "uuid": "fixed-uuid",
+        "key": "purchase",
+        "timestamp": 1700000000123,
+        "revenue": 4200,
+        "tags": {"revenue": 4200, "category": "shoes"},
+    }
     assert payload["visitors"][0]["attributes"][-1]["key"] == "$opt_bot_filtering"
 
 
@@ -178,7 +259,8 @@ def test_impressions_follow_send_flag_decisions() -> None:
     user.decide("checkout")  # experiment decision: always sent
     (payload,) = col.payloads()
     meta = payload["visitors"][0]["snapshots"][0]["decisions"][0]["metadata"]
-    assert meta["rule_type"] == "feature-test" and meta["flag_key"] == "checkout"
+    assert meta["rule_type"] == "feature-test"
+    assert meta["flag_key"] == "checkout"
 
 
 def test_null_decision_impression() -> None:
@@ -188,7 +270,15 @@ def test_null_decision_impression() -> None:
     d = client.create_user_context("u").decide("rollout_only")
     assert d.variation_key is None
     decision = col.payloads()[0]["visitors"][0]["snapshots"][0]["decisions"][0]
-    assert decision == {"campaign_id": "", "experiment_id": "", "variation_id": None,
-                        "metadata": {"flag_key": "rollout_only", "rule_key": "",
-                                     "rule_type": "rollout", "variation_key": "",
-                                     "enabled": False}}
+    assert decision == {
+        "campaign_id": "",
+        "experiment_id": "",
+        "variation_id": None,
+        "metadata": {
+            "flag_key": "rollout_only",
+            "rule_key": "",
+            "rule_type": "rollout",
+            "variation_key": "",
+            "enabled": False,
+        },
+    }
