@@ -9,19 +9,28 @@ no-op.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
+from asyncexp.aio.datafile_source import DatafileSource, DatafileStats, datafile_url_for
+from asyncexp.aio.http import HttpTransport
 from asyncexp.core.datafile import ProjectConfig, parse_datafile
-from asyncexp.core.events import UserEvent
+from asyncexp.core.decision_types import FlagResult
+from asyncexp.core.events import EYEOFCLOUD_EVENTS_URL, UserEvent, log_event_dict
 from asyncexp.decider import Decider, UserProfileService, normalize_options
 from asyncexp.decision import Decision
-from asyncexp.errors import ArgumentTypeError, ClientClosedError
+from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError
 from asyncexp.ids import new_event_id
+from asyncexp.notifications import NotificationCenter, NotificationType
 from asyncexp.user_context import UserContext
+
+if TYPE_CHECKING:
+    from asyncexp.config_view import ProjectConfigView
 
 __all__ = ["Client", "Collector"]
 
@@ -34,7 +43,7 @@ class Collector(Protocol):
 
     def submit(self, item: Any) -> None: ...
 
-    async def start(self) -> None: ...
+    async def start(self, transport: HttpTransport | None = None) -> None: ...
 
     async def flush(self) -> None: ...
 
@@ -43,6 +52,11 @@ class Collector(Protocol):
 
 class Client:
     """One client per process (or per worker): decisions, events and lifecycle.
+
+    Config sources, in order of precedence: ``datafile_url``; ``sdk_key`` (polled
+    from the ``vendor``'s CDN, or its authenticated URL with
+    ``datafile_access_token``); ``datafile`` alone is static, and together with a
+    source it is the first config while polling continues.
 
     >>> async with Client(datafile=text, collector=collector) as client:
     ...     user = client.create_user_context("u1", {"country": "US"})
@@ -53,29 +67,60 @@ class Client:
         self,
         *,
         datafile: str | bytes | Mapping[str, Any] | None = None,
+        sdk_key: str | None = None,
+        datafile_url: str | None = None,
+        datafile_access_token: str | None = None,
+        vendor: str = "optimizely",
+        url_template: str | None = None,
+        update_interval: float = 300.0,
+        request_timeout: float = 10.0,
+        ready_timeout: float = 10.0,
         collector: Collector | None = None,
         user_profile_service: UserProfileService | None = None,
         default_decide_options: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
         id_factory: Callable[[], str] | None = None,
+        transport: HttpTransport | None = None,
     ) -> None:
-        self._config: ProjectConfig | None = None
-        if datafile is not None:
-            self._config = parse_datafile(datafile)
-            for warning in self._config.warnings:
-                logger.warning("datafile: %s", warning)
         if collector is not None and not callable(getattr(collector, "submit", None)):
             raise ArgumentTypeError("collector must have a submit(item) method")
+        self._config: ProjectConfig | None = None
+        self._view: ProjectConfigView | None = None
+        self.notifications = NotificationCenter()
+        self._vendor = vendor
         self._collector = collector
         self._clock = clock
         self._new_id: Callable[[], str] = id_factory or new_event_id
         self._state = "new"
+        self._ready = asyncio.Event()
+        self._ready_timeout = ready_timeout
+        self._transport = transport
+        self._owns_transport = transport is None
+        self._source: DatafileSource | None = None
+        if datafile_url or sdk_key:
+            url = datafile_url or datafile_url_for(
+                sdk_key,
+                vendor=vendor,
+                url_template=url_template,
+                authenticated=datafile_access_token is not None,
+            )
+            self._source = DatafileSource(
+                url,
+                self._apply_config,
+                access_token=datafile_access_token,
+                update_interval=update_interval,
+                request_timeout=request_timeout,
+                current_revision=lambda: self._config.revision if self._config else None,
+            )
+        if datafile is not None:
+            self._apply_config(parse_datafile(datafile))
         self._decider = Decider(
             sink=collector,
             user_profile_service=user_profile_service,
             default_options=normalize_options(default_decide_options),
             clock_ms=self._clock_ms,
             new_id=self._new_id,
+            on_decision=self._notify_decision,
         )
 
     # -- lifecycle ----------------------------------------------------------
@@ -92,7 +137,11 @@ class Client:
         await self.aclose()
 
     async def start(self) -> None:
-        """Start background work; idempotent. Raises ``ClientClosedError`` after close."""
+        """Start the collector and polling, then wait up to ``ready_timeout`` for a config.
+
+        Idempotent; raises ``ClientClosedError`` after close. Not having a config by
+        then is logged, not raised: decisions say "not configured" until one arrives.
+        """
         if self._state == "closed":
             raise ClientClosedError("the client is closed")
         if self._state == "started":
@@ -100,20 +149,100 @@ class Client:
         self._state = "started"
         if self._collector is None:
             logger.info("no collector configured: impressions and conversions are not sent")
-        elif hasattr(self._collector, "start"):
-            await self._collector.start()
+        else:
+            await self._collector.start(self._http())
+        if self._source is not None:
+            self._source.start(self._http())
+        if not await self.ready(self._ready_timeout) and self._source is not None:
+            logger.warning(
+                "no datafile from %s within %.1fs; decisions report not configured until one "
+                "arrives",
+                self._source.url,
+                self._ready_timeout,
+            )
+
+    async def ready(self, timeout: float | None = None) -> bool:
+        """Wait until a config is available; False when ``timeout`` passed first."""
+        if self._ready.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def aclose(self, timeout: float | None = None) -> None:
-        """Stop intake and drain the collector within ``timeout`` seconds; idempotent."""
+        """Stop polling and intake, drain the collector within ``timeout`` seconds, close
+        the HTTP session; idempotent."""
         if self._state == "closed":
             return
         self._state = "closed"
-        if self._collector is not None and hasattr(self._collector, "aclose"):
+        if self._source is not None:
+            await self._source.aclose()
+        await self.notifications.drain()
+        if self._collector is not None:
             await self._collector.aclose(timeout)
+        if self._transport is not None and self._owns_transport:
+            await self._transport.aclose()
 
     @property
     def closed(self) -> bool:
         return self._state == "closed"
+
+    async def refresh(self) -> bool:
+        """Fetch the datafile now, outside the polling schedule; True if the request
+        succeeded. Raises ``ClientStateError`` without a source or before ``start()``."""
+        if self._source is None:
+            raise ClientStateError("no datafile source: pass sdk_key= or datafile_url=")
+        if self._state != "started":
+            raise ClientStateError("start the client before refreshing")
+        return await self._source.fetch_once()
+
+    def _http(self) -> HttpTransport:
+        if self._transport is None:
+            self._transport = HttpTransport()
+        return self._transport
+
+    # -- config -------------------------------------------------------------
+    @property
+    def config(self) -> ProjectConfig | None:
+        """The parsed datafile in use, or None before the first one arrives."""
+        return self._config
+
+    @property
+    def datafile_stats(self) -> DatafileStats | None:
+        """Polling counters (fetches, 304s, updates, errors by kind), when polling."""
+        return self._source.stats if self._source is not None else None
+
+    def get_config(self) -> ProjectConfigView | None:
+        """The project-config view of the current revision, built once, on first use."""
+        config = self._config
+        if config is None:
+            return None
+        view = self._view
+        if view is None or view.revision != config.revision:
+            from asyncexp.config_view import build_config_view  # only paid for when used
+
+            view = self._view = build_config_view(config)
+        return view
+
+    def _apply_config(self, config: ProjectConfig) -> None:
+        if self._config is not None and self._config.revision == config.revision:
+            return
+        if self._vendor == "eyeofcloud":
+            context = replace(config.event_context, endpoint_override=EYEOFCLOUD_EVENTS_URL)
+            config = replace(config, event_context=context)
+        old = self._config.revision if self._config else None
+        for warning in config.warnings:
+            logger.warning("datafile revision %s: %s", config.revision, warning)
+        self._config = config
+        self._ready.set()
+        logger.debug("datafile updated: revision %s -> %s", old, config.revision)
+        if self.notifications.has_listeners(NotificationType.CONFIG_UPDATE):
+            self.notifications.send(NotificationType.CONFIG_UPDATE)
+
+    def _current_config(self) -> ProjectConfig | None:
+        return self._config
 
     # -- decisions ----------------------------------------------------------
     def create_user_context(
@@ -124,14 +253,6 @@ class Client:
             raise ClientClosedError("the client is closed")
         return UserContext(self, user_id, attributes)
 
-    @property
-    def config(self) -> ProjectConfig | None:
-        """The parsed datafile in use, or None before the first one arrives."""
-        return self._config
-
-    def _current_config(self) -> ProjectConfig | None:
-        return self._config
-
     def _decide_one(self, user: UserContext, key: str, options: Iterable[str] | None) -> Decision:
         return self._decider.decide_one(self._config, user, key, options)
 
@@ -139,6 +260,27 @@ class Client:
         self, user: UserContext, keys: Iterable[str] | None, options: Iterable[str] | None
     ) -> dict[str, Decision]:
         return self._decider.decide_many(self._config, user, keys, options)
+
+    def _notify_decision(
+        self, user: UserContext, decision: Decision, sent: bool, result: FlagResult | None
+    ) -> None:
+        if not self.notifications.has_listeners(NotificationType.DECISION):
+            return
+        rule = result.rule if result is not None else None
+        variation = result.variation if result is not None else None
+        info = {
+            "flag_key": decision.flag_key,
+            "enabled": decision.enabled,
+            "variables": decision.variables,
+            "variation_key": decision.variation_key,
+            "rule_key": decision.rule_key,
+            "reasons": list(decision.reasons),
+            "decision_event_dispatched": sent,
+            "experiment_id": rule.id if rule is not None else None,
+            "variation_id": variation.id if variation is not None else None,
+        }
+        attributes = user.get_user_attributes()
+        self.notifications.send(NotificationType.DECISION, "flag", user.user_id, attributes, info)
 
     # -- events -------------------------------------------------------------
     def _clock_ms(self) -> int:
@@ -149,3 +291,13 @@ class Client:
     ) -> None:
         if self._collector is not None:
             self._collector.submit(event)
+        if self.notifications.has_listeners(NotificationType.TRACK):
+            key = event.visitor["snapshots"][0]["events"][0]["key"]
+            self.notifications.send(
+                NotificationType.TRACK,
+                key,
+                user.user_id,
+                user.get_user_attributes(),
+                dict(tags) if tags is not None else None,
+                log_event_dict([event]),
+            )

@@ -31,6 +31,7 @@ __all__ = [
     "CLIENT_NAME",
     "CLIENT_VERSION",
     "EU_EVENTS_URL",
+    "EYEOFCLOUD_EVENTS_URL",
     "US_EVENTS_URL",
     "EventContext",
     "UserEvent",
@@ -39,11 +40,13 @@ __all__ = [
     "build_impression",
     "build_visitor_attributes",
     "campaign_id_for",
+    "log_event_dict",
     "normalize_variation_id",
 ]
 
 US_EVENTS_URL = "https://logx.optimizely.com/v1/events"
 EU_EVENTS_URL = "https://eu.logx.optimizely.com/v1/events"
+EYEOFCLOUD_EVENTS_URL = "https://event.eyeofcloud.com/v1/events"
 # The event API identifies the sender by these; asyncexp sends the reference's
 # values so payloads stay byte-compatible with what the backend already accepts.
 CLIENT_NAME = "python-sdk"
@@ -64,9 +67,12 @@ class EventContext:
     region: str = "US"
     client_name: str = CLIENT_NAME
     client_version: str = CLIENT_VERSION
+    endpoint_override: str | None = None  # e.g. the Eyeofcloud events URL
 
     @property
     def endpoint(self) -> str:
+        if self.endpoint_override:
+            return self.endpoint_override
         return EU_EVENTS_URL if self.region.upper() == "EU" else US_EVENTS_URL
 
     @property
@@ -244,4 +250,14 @@ def build_event_batch(events: Sequence[UserEvent]) -> dict[str, Any]:
         "anonymize_ip": ctx.anonymize_ip,
         "enrich_decisions": True,
         "visitors": [event.visitor for event in events],
+    }
+
+
+def log_event_dict(events: Sequence[UserEvent]) -> dict[str, Any]:
+    """The reference's ``LogEvent`` as a dict: what a TRACK or LOG_EVENT listener gets."""
+    return {
+        "url": events[0].context.endpoint,
+        "params": build_event_batch(events),
+        "http_verb": "POST",
+        "headers": {"Content-Type": "application/json"},
     }

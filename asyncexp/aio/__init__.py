@@ -1,0 +1,1 @@
+"""The async shell of asyncexp: HTTP, collectors, polling and fetching."""

@@ -1,0 +1,208 @@
+"""Polling a datafile over HTTP: one task, conditional requests, backoff.
+
+Rules:
+
+* URL: ``datafile_url`` wins; else the vendor's template with ``{sdk_key}``
+  (Optimizely ``https://cdn.optimizely.com/datafiles/{sdk_key}.json``,
+  Eyeofcloud ``https://cdn.eyeofcloud.com/datafiles/{sdk_key}.json``); with an
+  access token, the vendor's authenticated template and ``Authorization: Bearer``.
+  The token goes only to that URL and never into logs or reprs.
+* Requests send both ``If-None-Match`` (ETag) and ``If-Modified-Since``
+  (Last-Modified). The validators are stored only once a body parsed, so a bad
+  200 cannot pin the client to 304s (the reference stores them first).
+* 304 keeps the config. A body that does not parse, or has an unsupported
+  version, never replaces the working config: it is counted and logged once
+  per distinct body. A parsed config is applied only when its revision differs.
+* One task fetches at a time: at start, then every ``update_interval`` seconds
+  (default 300; under 30 warns). A failure waits an exponential backoff with
+  jitter instead (reset by the next success), capped by the interval.
+* Large bodies are parsed in the default executor so the loop keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from asyncexp.aio.http import HttpTransport, RetryPolicy, TransportError
+from asyncexp.core.datafile import ProjectConfig, parse_datafile
+from asyncexp.errors import ConfigError
+
+__all__ = ["VENDORS", "DatafileSource", "DatafileStats", "datafile_url_for"]
+
+logger = logging.getLogger("asyncexp.datafile")
+
+VENDORS: dict[str, tuple[str, str]] = {
+    "optimizely": (
+        "https://cdn.optimizely.com/datafiles/{sdk_key}.json",
+        "https://config.optimizely.com/datafiles/auth/{sdk_key}.json",
+    ),
+    "eyeofcloud": (
+        "https://cdn.eyeofcloud.com/datafiles/{sdk_key}.json",
+        "https://config.eyeofcloud.com/datafiles/auth/{sdk_key}.json",
+    ),
+}
+EXECUTOR_PARSE_BYTES = 128 * 1024
+MAX_DATAFILE_BYTES = 32 * 1024 * 1024
+
+
+def datafile_url_for(
+    sdk_key: str | None,
+    *,
+    vendor: str = "optimizely",
+    url_template: str | None = None,
+    authenticated: bool = False,
+) -> str:
+    if vendor not in VENDORS:
+        raise ConfigError(f"unknown vendor {vendor!r} (one of {', '.join(VENDORS)})")
+    if not sdk_key:
+        raise ConfigError("an sdk_key (or datafile_url) is needed to fetch a datafile")
+    template = url_template or VENDORS[vendor][1 if authenticated else 0]
+    if "{sdk_key}" not in template:
+        raise ConfigError(f"url_template must contain {{sdk_key}}: {template!r}")
+    return template.format(sdk_key=sdk_key)
+
+
+@dataclass
+class DatafileStats:
+    fetches: int = 0
+    not_modified: int = 0
+    updates: int = 0
+    unchanged_revision: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def count_error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+class DatafileSource:
+    """Fetches the datafile and hands each new revision to ``on_config``."""
+
+    def __init__(
+        self,
+        url: str,
+        on_config: Callable[[ProjectConfig], None],
+        *,
+        access_token: str | None = None,
+        update_interval: float = 300.0,
+        request_timeout: float = 10.0,
+        backoff: RetryPolicy | None = None,
+        current_revision: Callable[[], str | None] = lambda: None,
+        jitter: Callable[[], float] = random.random,
+        wait: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        if update_interval <= 0:
+            raise ConfigError(f"update_interval must be positive, got {update_interval}")
+        if update_interval < 30:
+            logger.warning("Polling intervals below 30 seconds are not recommended.")
+        self.url = url
+        self._headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+        self._on_config = on_config
+        self._interval = update_interval
+        self._timeout = request_timeout
+        self._backoff = backoff or RetryPolicy(base_delay=1.0, max_delay=update_interval)
+        self._current_revision = current_revision
+        self._jitter = jitter
+        self._wait = wait
+        self._etag: str | None = None
+        self._last_modified: str | None = None
+        self._reported: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._transport: HttpTransport | None = None
+        self._lock = asyncio.Lock()
+        self.stats = DatafileStats()
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"DatafileSource(url={self.url!r}, authenticated={bool(self._headers)})"
+
+    def start(self, transport: HttpTransport) -> None:
+        self._transport = transport
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="asyncexp-datafile"
+            )
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def fetch_once(self) -> bool:
+        """Fetch now; True when the request succeeded (200 handled or 304)."""
+        async with self._lock:  # never two fetches at once
+            return await self._fetch()
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            ok = await self.fetch_once()
+            failures = 0 if ok else failures + 1
+            delay = self._interval if ok else self._backoff.delay(failures - 1, self._jitter())
+            await self._sleep(min(delay, self._interval))
+
+    async def _sleep(self, seconds: float) -> None:
+        if self._wait is not None:
+            await self._wait(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _fetch(self) -> bool:
+        assert self._transport is not None, "start() first"
+        headers = dict(self._headers)
+        if self._etag:
+            headers["If-None-Match"] = self._etag
+        if self._last_modified:
+            headers["If-Modified-Since"] = self._last_modified
+        self.stats.fetches += 1
+        try:
+            response = await self._transport.get(
+                self.url,
+                headers=headers,
+                timeout=self._timeout,
+                max_response_bytes=MAX_DATAFILE_BYTES,
+            )
+        except TransportError as exc:
+            self.stats.count_error("timeout" if exc.timed_out else "network")
+            logger.warning("Fetching datafile from %s failed: %s", self.url, exc)
+            return False
+        if response.status == 304:
+            self.stats.not_modified += 1
+            return True
+        if response.status != 200:
+            self.stats.count_error(f"http_{response.status}")
+            logger.warning("Fetching datafile from %s failed: HTTP %d", self.url, response.status)
+            return False
+        try:
+            config = await self._parse(response.body)
+        except ConfigError as exc:
+            self.stats.count_error("invalid_datafile")
+            digest = hashlib.sha256(response.body).hexdigest()
+            if digest not in self._reported:  # once per distinct body
+                self._reported.add(digest)
+                logger.error(
+                    "Ignoring datafile from %s, keeping the current one: %s", self.url, exc
+                )
+            return True
+        self._etag = response.headers.get("ETag")
+        self._last_modified = response.headers.get("Last-Modified")
+        if config.revision == self._current_revision():
+            self.stats.unchanged_revision += 1
+            return True
+        self.stats.updates += 1
+        self._on_config(config)
+        return True
+
+    @staticmethod
+    async def _parse(body: bytes) -> ProjectConfig:
+        if len(body) < EXECUTOR_PARSE_BYTES:
+            return parse_datafile(body)
+        return await asyncio.get_running_loop().run_in_executor(None, parse_datafile, body)

@@ -1,0 +1,260 @@
+"""The one HTTP seam of asyncexp, and the retry policy every sender shares.
+
+:class:`HttpTransport` wraps a single ``aiohttp.ClientSession``. The session is
+created lazily by the first request, inside the running loop (so constructing
+a transport never needs a loop), and closed by :meth:`HttpTransport.aclose`. A
+request returns the status, headers and body bytes (capped in size), or raises
+:class:`TransportError` when no response came back (connection refused or
+reset, DNS failure, timeout, body too large).
+
+Retry policy (:class:`RetryPolicy`, applied by :func:`call_with_retries`):
+
+* retried: connection errors, timeouts, HTTP 5xx and HTTP 429;
+* not retried: every other status, i.e. other 4xx (the request is wrong and
+  sending it again cannot help);
+* delay before retry *n* (0-based): ``ceiling = min(max_delay, base_delay * 2**n)``,
+  then "equal jitter" ``ceiling/2 + jitter() * ceiling/2``; a ``Retry-After``
+  header (seconds or an HTTP date) raises the delay to at least its value, capped
+  at ``max_retry_after``;
+* the jitter source, the sleep and the wall clock are arguments, so tests drive them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from asyncexp.errors import ClientClosedError, ClientStateError, DeliveryError
+
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "USER_AGENT",
+    "Attempt",
+    "HttpResponse",
+    "HttpTransport",
+    "RetryPolicy",
+    "TransportError",
+    "attempt_from_status",
+    "call_with_retries",
+    "is_retryable_status",
+    "parse_retry_after",
+]
+
+USER_AGENT = "asyncexp/0.1.0"
+DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
+_CHUNK = 1 << 16
+
+
+class TransportError(DeliveryError):
+    """No HTTP response: connection error, timeout or an oversized body."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class HttpTransport:
+    """One ``aiohttp.ClientSession``, created on first use and closed by ``aclose``."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = USER_AGENT,
+        connection_limit: int = 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self._user_agent = user_agent
+        self._limit = connection_limit
+        self._max_response_bytes = max_response_bytes
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("the HTTP transport is closed")
+        loop = asyncio.get_running_loop()
+        if self._session is None:
+            self._loop = loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._limit),
+                headers={"User-Agent": self._user_agent},
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        elif loop is not self._loop:
+            raise ClientStateError("an HttpTransport cannot be shared across event loops")
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_response_bytes: int | None = None,
+    ) -> HttpResponse:
+        """Send one request; ``timeout`` bounds the whole exchange, in seconds."""
+        session = self._get_session()
+        limit = self._max_response_bytes if max_response_bytes is None else max_response_bytes
+        try:
+            async with session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
+            ) as resp:
+                body = await _read_capped(resp, limit)
+                return HttpResponse(resp.status, resp.headers, body)
+        except TimeoutError as exc:
+            raise TransportError(
+                f"{method} {url}: timed out after {timeout}s", timed_out=True
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+
+    async def post(
+        self,
+        url: str,
+        data: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> HttpResponse:
+        return await self.request("POST", url, data=data, headers=headers, timeout=timeout)
+
+    async def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_response_bytes: int | None = None,
+    ) -> HttpResponse:
+        return await self.request(
+            "GET", url, headers=headers, timeout=timeout, max_response_bytes=max_response_bytes
+        )
+
+    async def aclose(self) -> None:
+        """Close the session; idempotent. Later requests raise ``ClientClosedError``."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    if resp.content_length is not None and resp.content_length > limit:
+        raise TransportError(f"response body of {resp.content_length} bytes exceeds {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise TransportError(f"response body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_retryable_status(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The outcome of one try: ``ok``, or a failure that may be ``retryable``."""
+
+    ok: bool
+    retryable: bool = False
+    reason: str = ""
+    retry_after: float | None = None
+    detail: str = ""
+
+
+def attempt_from_status(response: HttpResponse, *, now: Callable[[], float] = time.time) -> Attempt:
+    """2xx is ok; 429/5xx retryable (with ``Retry-After``); any other status is final."""
+    status = response.status
+    if 200 <= status <= 299:
+        return Attempt(ok=True)
+    if is_retryable_status(status):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now())
+        return Attempt(False, True, "http_status", retry_after, f"HTTP {status}")
+    return Attempt(False, False, "rejected", None, f"HTTP {status}")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    def delay(self, retry: int, jitter: float, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based); ``jitter`` is in [0, 1)."""
+        ceiling = min(self.max_delay, self.base_delay * (2.0**retry))
+        wait = ceiling / 2 + jitter * ceiling / 2
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[Attempt]],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    jitter: Callable[[], float] = random.random,
+    on_retry: Callable[[Attempt, float], None] | None = None,
+) -> Attempt:
+    """Run ``attempt`` until it is ok, final, or the retries are spent; return the last outcome."""
+    retry = 0
+    while True:
+        outcome = await attempt()
+        if outcome.ok or not outcome.retryable or retry >= policy.max_retries:
+            return outcome
+        wait = policy.delay(retry, jitter(), outcome.retry_after)
+        if on_retry is not None:
+            on_retry(outcome, wait)
+        await sleep(wait)
+        retry += 1
