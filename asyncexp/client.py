@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
+from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
 from asyncexp.aio.datafile_source import DatafileSource, DatafileStats, datafile_url_for
 from asyncexp.aio.http import HttpTransport
 from asyncexp.core.datafile import ProjectConfig, parse_datafile
@@ -81,6 +82,8 @@ class Client:
         clock: Callable[[], float] = time.time,
         id_factory: Callable[[], str] | None = None,
         transport: HttpTransport | None = None,
+        appconfig_sources: Sequence[RunSource] = (),
+        appconfig_options: Mapping[str, Any] | None = None,
     ) -> None:
         if collector is not None and not callable(getattr(collector, "submit", None)):
             raise ArgumentTypeError("collector must have a submit(item) method")
@@ -114,6 +117,11 @@ class Client:
             )
         if datafile is not None:
             self._apply_config(parse_datafile(datafile))
+        # AppConfig experiment runs share the collector and the clock; polling starts
+        # with the client only when sources are given.
+        self.appconfig = AppConfigExperiments(
+            collector, sources=appconfig_sources, clock=clock, **dict(appconfig_options or {})
+        )
         self._decider = Decider(
             sink=collector,
             user_profile_service=user_profile_service,
@@ -153,6 +161,7 @@ class Client:
             await self._collector.start(self._http())
         if self._source is not None:
             self._source.start(self._http())
+        await self.appconfig.start()
         if not await self.ready(self._ready_timeout) and self._source is not None:
             logger.warning(
                 "no datafile from %s within %.1fs; decisions report not configured until one "
@@ -179,6 +188,7 @@ class Client:
         self._state = "closed"
         if self._source is not None:
             await self._source.aclose()
+        await self.appconfig.aclose()
         await self.notifications.drain()
         if self._collector is not None:
             await self._collector.aclose(timeout)

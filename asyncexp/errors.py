@@ -11,7 +11,8 @@ caller can catch ``AsyncExpError`` and know it came from here::
     ├── ValidationError (also ValueError)    an analytics record breaks a documented rule
     ├── ClientStateError (also RuntimeError) the client is used in the wrong lifecycle state
     │   └── ClientClosedError                a call after close
-    └── DeliveryError                        a request to a server failed (collectors, fetchers)
+    ├── DeliveryError                        a request to a server failed (collectors, fetchers)
+    └── MissingExtraError (also ImportError) an optional extra is needed, e.g. asyncexp[aws]
 
 Decisions never raise for unknown flags or a missing config: they return a
 decision whose reasons say what happened, as the Optimizely reference does.
@@ -26,6 +27,7 @@ __all__ = [
     "ClientStateError",
     "ConfigError",
     "DeliveryError",
+    "MissingExtraError",
     "RuleSyntaxError",
     "UnsupportedVersionError",
     "ValidationError",
@@ -74,3 +76,7 @@ class DeliveryError(AsyncExpError):
 
 class ClientClosedError(ClientStateError):
     """The client (or collector) was already closed."""
+
+
+class MissingExtraError(AsyncExpError, ImportError):
+    """An optional dependency is not installed (for example ``pip install 'asyncexp[aws]'``)."""

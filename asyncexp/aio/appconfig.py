@@ -49,10 +49,10 @@ from asyncexp.core.appconfig import (
     parse_feature_flags,
 )
 from asyncexp.errors import (
-    AsyncExpError,
     ClientClosedError,
     ClientStateError,
     ConfigError,
+    MissingExtraError,
     ValidationError,
 )
 
@@ -66,10 +66,6 @@ __all__ = [
 
 logger = logging.getLogger("asyncexp.appconfig")
 _MAX_ERROR_TEXT = 300
-
-
-class MissingExtraError(AsyncExpError, ImportError):
-    """An optional dependency is not installed (``pip install 'asyncexp[aws]'``)."""
 
 
 class AssignmentSink(Protocol):

@@ -50,3 +50,21 @@ async def test_collector_must_have_submit() -> None:
 async def test_analytics_free_client_without_collector_decides() -> None:
     async with Client(datafile=base_datafile()) as client:
         assert client.create_user_context("u").decide("checkout").flag_key == "checkout"
+
+
+async def test_client_exposes_appconfig_with_its_collector_and_clock() -> None:
+    from tests.appconfig_samples import IN_AUDIENCE, run_dict
+
+    col = CapturingCollector()
+    async with Client(collector=col, clock=lambda: 1700000000.0) as client:
+        client.appconfig.load_run(run_dict())
+        decision = next(
+            d
+            for i in range(1000)
+            if (d := client.appconfig.decide_treatment(f"entity-{i}", IN_AUDIENCE)).assigned
+        )
+    record = col.records[-1]
+    assert len(col.records) == 1
+    assert record["type"] == "AWS.AppConfig.TreatmentAssignment"
+    assert record["entityId"].startswith("entity-")
+    assert record["treatmentKey"] == decision.treatment_key
