@@ -255,3 +255,25 @@ async def test_large_datafile_is_parsed_off_the_loop(
         assert client.config is not None
         assert client.config.revision == "big"
     assert threads == [False]  # parsed in the executor, not on the loop's thread
+
+
+async def test_config_view_is_built_once_per_revision(df_server: DatafileServer) -> None:
+    async with Client(datafile_url=df_server.url + "/d.json") as client:
+        view = client.get_config()
+        assert view is not None
+        assert client.get_config() is view  # cached while the revision stays
+        assert view.revision == "1"
+        assert view.get_datafile() == df_server.body
+        assert set(view.to_dict()["featuresMap"]) == {
+            "checkout",
+            "grouped_a",
+            "grouped_b",
+            "rollout_only",
+        }
+        df_server.body, df_server.etag = datafile_text("2"), '"v2"'
+        await client.refresh()
+        fresh = client.get_config()
+        assert fresh is not None
+        assert fresh is not view
+        assert fresh.revision == "2"
+    assert Client().get_config() is None
