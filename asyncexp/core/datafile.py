@@ -309,7 +309,8 @@ def _holdouts(
             warnings.append(f"{path}: includedRules is ignored on a global holdout")
         built: Rule = replace(
             rule(obj, path, "holdout"),
-            exclude_targeted_deliveries=obj.get("excludeTargetedDeliveries") is True,
+            # Truthiness, as the reference reads it.
+            exclude_targeted_deliveries=bool(obj.get("excludeTargetedDeliveries")),
         )
         if built.is_running:
             global_.append(built)

@@ -89,12 +89,19 @@ def cast_variable(value: str, var_type: str) -> Any:
     return value
 
 
-def _loads(text: str) -> Any:
+def _needs_stdlib(text: str, decoded: Any) -> bool:
+    """Whether orjson decodes ``text`` differently from the stdlib (the reference's
+    decoder), e.g. integers beyond 64 bits become floats; decided once at load."""
     try:
-        return orjson.loads(text)
+        fast = orjson.loads(text)
     except orjson.JSONDecodeError:
-        # orjson rejects NaN/Infinity and huge ints that the stdlib accepts.
-        return json.loads(text)
+        return True
+    return repr(fast) != repr(decoded)
+
+
+def _loads(text: str) -> Any:
+    # The stdlib decoder is the reference's: it accepts NaN/Infinity and keeps big ints.
+    return json.loads(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +109,13 @@ class VariableValues:
     """Cast variables for one variation: plain values plus JSON texts decoded per use."""
 
     static: Mapping[str, Any]
-    json_texts: tuple[tuple[str, str], ...]
+    json_texts: tuple[tuple[str, str, bool], ...]  # (key, text, needs the stdlib decoder)
 
     def materialize(self) -> dict[str, Any]:
         out = dict(self.static)
-        for key, text in self.json_texts:
+        for key, text, stdlib in self.json_texts:
             try:
-                out[key] = _loads(text)
+                out[key] = json.loads(text) if stdlib else orjson.loads(text)
             except (ValueError, RecursionError):
                 out[key] = None
         return out
@@ -116,13 +123,14 @@ class VariableValues:
     @classmethod
     def build(cls, defs: tuple[VariableDef, ...], values: Mapping[str, str]) -> VariableValues:
         static: dict[str, Any] = {}
-        json_texts: list[tuple[str, str]] = []
+        json_texts: list[tuple[str, str, bool]] = []
         for var in defs:
             raw = values.get(var.id, var.default_value)
             if var.type == "json":
                 static[var.key] = None  # keeps the definition order of keys
-                if cast_variable(raw, "json") is not None:
-                    json_texts.append((var.key, raw))
+                decoded = cast_variable(raw, "json")
+                if decoded is not None:
+                    json_texts.append((var.key, raw, _needs_stdlib(raw, decoded)))
             else:
                 static[var.key] = cast_variable(raw, var.type)
         return cls(static, tuple(json_texts))

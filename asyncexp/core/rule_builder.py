@@ -174,11 +174,13 @@ def build_flag(
     rollout_id = opt_str(raw, "rolloutId", path)
     experiments = tuple(rules_by_id[e] for e in experiment_ids if e in rules_by_id)
     rollout_rules = rollouts.get(rollout_id, ())
+    # As the reference: a key finds the first variation with it, an id the last one
+    # (only a malformed datafile reuses an id with other content).
     by_id: dict[str, Variation] = {}
-    by_key: dict[str, Variation] = {}  # first variation with a key wins, as the reference
+    by_key: dict[str, Variation] = {}
     for rule in (*experiments, *rollout_rules):
         for variation in rule.variations:
-            by_id.setdefault(variation.id, variation)
+            by_id[variation.id] = variation
             by_key.setdefault(variation.key, variation)
     enabled = {
         v.id: VariableValues.build(variables, v.values) for v in by_id.values() if v.feature_enabled
