@@ -15,11 +15,23 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Self,
+    TypeVar,
+    overload,
+)
 
 from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
+from asyncexp.aio.collectors.base import Collector
 from asyncexp.aio.datafile_source import DatafileSource, DatafileStats, datafile_url_for
 from asyncexp.aio.http import HttpTransport
+from asyncexp.analytics import Analytics
 from asyncexp.core.datafile import ProjectConfig, parse_datafile
 from asyncexp.core.decision_types import FlagResult
 from asyncexp.core.events import EYEOFCLOUD_EVENTS_URL, UserEvent, log_event_dict
@@ -33,22 +45,33 @@ from asyncexp.user_context import UserContext
 if TYPE_CHECKING:
     from asyncexp.config_view import ProjectConfigView
 
-__all__ = ["Client", "Collector"]
+__all__ = ["Client"]
 
 logger = logging.getLogger("asyncexp.client")
 
 
-@runtime_checkable
-class Collector(Protocol):
-    """What the client needs of a collector; the collectors in ``asyncexp.aio`` implement it."""
+P = ParamSpec("P")
+R = TypeVar("R")
 
-    def submit(self, item: Any) -> None: ...
 
-    async def start(self, transport: HttpTransport | None = None) -> None: ...
+class _analytics_method(Generic[P, R]):  # noqa: N801 - used like a decorator name
+    """Exposes an ``Analytics`` method on ``Client`` with its exact signature."""
 
-    async def flush(self) -> None: ...
+    def __init__(self, method: Callable[Concatenate[Analytics, P], R]) -> None:
+        self._name = method.__name__
+        self.__doc__ = method.__doc__
 
-    async def aclose(self, timeout: float | None = None) -> None: ...
+    @overload
+    def __get__(self, client: None, owner: type[Client]) -> Self: ...
+
+    @overload
+    def __get__(self, client: Client, owner: type[Client]) -> Callable[P, R]: ...
+
+    def __get__(self, client: Client | None, owner: type[Client]) -> Self | Callable[P, R]:
+        if client is None:
+            return self
+        method: Callable[P, R] = getattr(client.analytics, self._name)
+        return method
 
 
 class Client:
@@ -84,6 +107,9 @@ class Client:
         transport: HttpTransport | None = None,
         appconfig_sources: Sequence[RunSource] = (),
         appconfig_options: Mapping[str, Any] | None = None,
+        app_key: str | None = None,
+        debug: int = 0,
+        on_invalid: Literal["raise", "drop"] = "raise",
     ) -> None:
         if collector is not None and not callable(getattr(collector, "submit", None)):
             raise ArgumentTypeError("collector must have a submit(item) method")
@@ -117,6 +143,11 @@ class Client:
             )
         if datafile is not None:
             self._apply_config(parse_datafile(datafile))
+        self._analytics: Analytics | None = None
+        if collector is not None and app_key is not None:
+            self._analytics = Analytics(
+                collector, app_key=app_key, debug=debug, on_invalid=on_invalid, clock=self._clock_ms
+            )
         # AppConfig experiment runs share the collector and the clock; polling starts
         # with the client only when sources are given.
         self.appconfig = AppConfigExperiments(
@@ -212,6 +243,33 @@ class Client:
         if self._transport is None:
             self._transport = HttpTransport()
         return self._transport
+
+    # -- analytics (Analysys API) -------------------------------------------
+    @property
+    def analytics(self) -> Analytics:
+        """The Analysys-style analytics API; needs ``collector=`` and ``app_key=``."""
+        if self._analytics is None:
+            raise ClientStateError("analytics needs Client(collector=..., app_key=...)")
+        return self._analytics
+
+    track = _analytics_method(Analytics.track)
+    alias = _analytics_method(Analytics.alias)
+    profile_set = _analytics_method(Analytics.profile_set)
+    profile_set_once = _analytics_method(Analytics.profile_set_once)
+    profile_increment = _analytics_method(Analytics.profile_increment)
+    profile_append = _analytics_method(Analytics.profile_append)
+    profile_unset = _analytics_method(Analytics.profile_unset)
+    profile_delete = _analytics_method(Analytics.profile_delete)
+    register_super_properties = _analytics_method(Analytics.register_super_properties)
+    unregister_super_property = _analytics_method(Analytics.unregister_super_property)
+    clear_super_properties = _analytics_method(Analytics.clear_super_properties)
+    get_super_property = _analytics_method(Analytics.get_super_property)
+    get_super_properties = _analytics_method(Analytics.get_super_properties)
+
+    async def flush(self) -> None:
+        """Send everything queued so far; returns when the collector acknowledged it."""
+        if self._collector is not None:
+            await self._collector.flush()
 
     # -- config -------------------------------------------------------------
     @property

@@ -2,16 +2,19 @@
 
 ``CapturingCollector`` records what a client would send, synchronously, so a
 test can assert on impressions, conversions and analytics records without a
-server.
+server. ``IngestionServer`` is a local aiohttp server that speaks both wire
+formats (Analysys ``/up`` and Optimizely ``/v1/events``) and records what it got.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from asyncexp.aio.collectors.base import CollectorStats
 from asyncexp.core.events import UserEvent, build_event_batch
+from asyncexp.testing_server import IngestionServer, ReceivedRequest, Reply
 
-__all__ = ["CapturingCollector"]
+__all__ = ["CapturingCollector", "IngestionServer", "ReceivedRequest", "Reply"]
 
 
 class CapturingCollector:
@@ -22,9 +25,12 @@ class CapturingCollector:
         self.started = False
         self.closed = False
         self.flushes = 0
+        self.stats = CollectorStats()
 
     def submit(self, item: UserEvent | dict[str, Any]) -> None:
         self.items.append(item)
+        self.stats.produced += 1
+        self.stats.delivered += 1
 
     @property
     def events(self) -> list[UserEvent]:

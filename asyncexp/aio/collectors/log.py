@@ -1,0 +1,230 @@
+"""``LogCollector``: Analysys records as JSON lines in files, for a later import.
+
+* File name by the **record's** time (``xwhen``), in local time unless ``tz``
+  is given: ``datas_YYYYMMDDHH.log`` (``rotation="hour"``, the default) or
+  ``datas_YYYYMMDD.log`` (``"day"``). A record buffered across an hour
+  boundary still lands in the file of its own hour.
+* One JSON object per line, UTF-8, non-ASCII kept as is.
+* Optimizely user events (which Analysys files do not describe) go to
+  ``optimizely_YYYYMMDDHH.log`` by their timestamp, each line a one-visitor
+  event batch ready to POST to ``/v1/events``.
+* The directory is created when missing. Each write happens in the loop's
+  default executor (never on the event loop): open for append, take an
+  exclusive ``flock`` on the file itself (so other processes using this
+  collector, or the Analysys/Sensors SDKs, never interleave), write, unlock.
+* ``batch=False``: every record is written as soon as the writer task runs
+  (records waiting at that moment share one write). ``batch=True``: written
+  when ``batch_size`` records wait or the oldest waited ``max_interval``
+  seconds, and on ``flush``/``aclose``.
+* A failed write (``OSError``) is retried with backoff; when retries run out
+  the records are dropped as ``retries_exhausted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from asyncexp.aio.collectors.base import DROP_RETRIES_EXHAUSTED, DROP_UNENCODABLE
+from asyncexp.aio.collectors.pipeline import Clock, LaneKey, QueueCollector, WaitFn, wait_event
+from asyncexp.aio.http import Attempt, RetryPolicy, call_with_retries
+from asyncexp.core.events import UserEvent, build_event_batch
+from asyncexp.errors import ArgumentTypeError, ConfigError
+
+__all__ = ["LogCollector", "append_locked", "log_file_name"]
+
+logger = logging.getLogger("asyncexp.aio.collectors")
+
+_RECORDS: LaneKey = ("analysys",)
+_FORMATS = {"hour": "%Y%m%d%H", "day": "%Y%m%d"}
+
+
+def log_file_name(prefix: str, millis: int, rotation: str, tz: tzinfo | None) -> str:
+    stamp = datetime.fromtimestamp(millis / 1000, tz).strftime(_FORMATS[rotation])
+    return f"{prefix}_{stamp}.log"
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def append_locked(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` under an exclusive lock (blocking: run it in an executor)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        _lock(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+class LogCollector(QueueCollector):
+    """Writes records to ``directory`` as JSON lines (see the module docstring)."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        batch: bool = False,
+        batch_size: int = 20,
+        rotation: Literal["hour", "day"] = "hour",
+        max_interval: float = 15.0,
+        max_queue_size: int = 10_000,
+        tz: tzinfo | None = None,
+        retry: RetryPolicy | None = None,
+        close_timeout: float = 10.0,
+        clock: Clock = time.monotonic,
+        wait: WaitFn = wait_event,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+        wall_clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        writer: Callable[[Path, bytes], None] = append_locked,
+        log_interval: float = 10.0,
+    ) -> None:
+        if not isinstance(rotation, str) or rotation.lower() not in _FORMATS:
+            raise ConfigError(f"rotation: must be 'hour' or 'day', got {rotation!r}")
+        if not isinstance(batch, bool):
+            raise ConfigError(f"batch: must be a bool, got {batch!r}")
+        super().__init__(
+            batch_size=batch_size if batch else 1,
+            max_request_size=max(batch_size, 1000),
+            max_interval=max_interval if batch else 0.0,
+            max_queue_size=max_queue_size,
+            max_concurrency=1,
+            close_timeout=close_timeout,
+            clock=clock,
+            wait=wait,
+            log_interval=log_interval,
+        )
+        self._record_lane = _RECORDS
+        self._directory = Path(directory)
+        self._rotation = rotation.lower()
+        self._tz = tz
+        self._retry = retry or RetryPolicy(max_retries=3, base_delay=1.0, max_delay=4.0)
+        self._sleep = sleep
+        self._jitter = jitter
+        self._wall_ms = wall_clock_ms
+        self._writer = writer
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    def _needs_transport(self) -> bool:
+        return False
+
+    def _lane_of(self, item: Any) -> LaneKey:
+        if type(item) is dict:
+            return _RECORDS
+        if isinstance(item, UserEvent):
+            return ("optimizely", item.context.revision, item.context.project_id)
+        raise ArgumentTypeError(
+            f"submit: expected an Analysys record dict or a UserEvent, got {type(item).__name__}"
+        )
+
+    def _millis(self, item: Any) -> int:
+        if isinstance(item, UserEvent):
+            return item.timestamp
+        when = item.get("xwhen")
+        return when if type(when) is int and when > 0 else self._wall_ms()
+
+    def _render(self, lane: LaneKey, items: list[Any]) -> tuple[dict[str, list[bytes]], int]:
+        """Lines per file name; each line holds one item (records) or one batch (events)."""
+        files: dict[str, list[bytes]] = {}
+        bad = 0
+        if lane == _RECORDS:
+            for item in items:
+                name = log_file_name("datas", self._millis(item), self._rotation, self._tz)
+                try:
+                    files.setdefault(name, []).append(orjson.dumps(item))
+                except TypeError:
+                    bad += 1
+            return files, bad
+        by_file: dict[str, list[UserEvent]] = {}
+        for event in items:
+            name = log_file_name("optimizely", event.timestamp, self._rotation, self._tz)
+            by_file.setdefault(name, []).append(event)
+        for name, events in by_file.items():
+            lines = files[name] = []
+            for event in events:  # one line per event keeps a bad tag from costing the others
+                try:
+                    lines.append(orjson.dumps(build_event_batch([event])))
+                except TypeError:
+                    bad += 1
+        return files, bad
+
+    async def _deliver(self, lane: LaneKey, items: list[Any]) -> None:
+        files, bad = self._render(lane, items)
+        stats = self._stats
+        if bad:
+            stats.drop(DROP_UNENCODABLE, bad)
+            logger.warning("LogCollector: dropped %d item(s) that cannot be serialised", bad)
+        loop = asyncio.get_running_loop()
+        for name, lines in files.items():
+            if not lines:
+                continue
+            path = self._directory / name
+            data = b"\n".join(lines) + b"\n"
+
+            async def attempt(path: Path = path, data: bytes = data) -> Attempt:
+                stats.requests += 1
+                try:
+                    await loop.run_in_executor(None, self._writer, path, data)
+                except OSError as exc:
+                    stats.failed_requests += 1
+                    stats.last_error = f"{path}: {exc}"
+                    return Attempt(False, True, "write", None, str(exc))
+                return Attempt(ok=True)
+
+            outcome = await call_with_retries(
+                attempt,
+                self._retry,
+                sleep=self._sleep,
+                jitter=self._jitter,
+                on_retry=self._on_retry,
+            )
+            if outcome.ok:
+                stats.delivered += len(lines)
+            else:
+                stats.drop(DROP_RETRIES_EXHAUSTED, len(lines))
+                logger.warning(
+                    "LogCollector: dropped %d item(s) for %s: %s", len(lines), path, outcome.detail
+                )
+
+    def _on_retry(self, outcome: Attempt, delay: float) -> None:
+        self._stats.retried += 1
+        logger.info("LogCollector: retrying a write in %.2fs after %s", delay, outcome.detail)

@@ -1,0 +1,277 @@
+"""Analysys records, built as pure functions.
+
+The record (one element of the JSON array posted to ``{url}/up``)::
+
+    {"appid": …, "xwho": …, "xwhat": …, "xwhen": <13-digit ms int>, "xcontext": {…}}
+
+Rules this module keeps:
+
+* ``xcontext`` is the caller's properties, then the client's own keys:
+  ``$lib``, ``$lib_version``, ``$platform``, ``$debug``, ``$is_login`` (and
+  ``$original_id`` on ``$alias``).
+* ``track`` merges the super properties first, so an event property of the same
+  name wins; no other operation carries super properties.
+* ``$alias``: ``xwho`` is the new (login) id, ``$original_id`` the old one and
+  ``$is_login`` is always true.
+* ``$profile_unset`` maps each key to ``""``; ``$profile_delete`` has only the
+  client's keys; ``$profile_increment`` values must be numbers and
+  ``$profile_append`` values lists of strings.
+* ``profile_set``/``set_once``/``increment``/``append``/``unset`` with nothing
+  to set build no record (``None``), as the Analysys SDK sends nothing then.
+* The caller's dicts are copied, never mutated. Every check is in
+  :mod:`asyncexp.core.analytics_validation`.
+
+Time comes in as ``now_ms``; warnings come back in :class:`BuiltRecord`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from asyncexp.core.analytics_validation import (
+    MAX_SUPER_PROPERTIES,
+    MAX_XCONTEXT_KEYS,
+    check_app_key,
+    check_debug,
+    check_event_name,
+    check_id,
+    check_key,
+    check_xwhen,
+    clean_properties,
+    clean_value,
+    normalize_platform,
+)
+from asyncexp.errors import ValidationError
+
+__all__ = [
+    "LIB",
+    "LIB_VERSION",
+    "PROFILE_OPERATIONS",
+    "BuiltRecord",
+    "RecordSettings",
+    "build_alias",
+    "build_profile",
+    "build_profile_delete",
+    "build_profile_unset",
+    "build_track",
+    "merge_super_properties",
+]
+
+# ``$lib``/``$lib_version`` identify the sender. asyncexp sends the values of the
+# Analysys Python SDK it replaces (4.1.1), so server-side reports grouped by
+# library keep working; both are settings of RecordSettings.
+LIB = "python"
+LIB_VERSION = "4.1.1"
+
+PROFILE_OPERATIONS = {
+    "set": "$profile_set",
+    "set_once": "$profile_set_once",
+    "increment": "$profile_increment",
+    "append": "$profile_append",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSettings:
+    """Client-level values copied into every record.
+
+    ``known_names``/``known_keys`` memoise event names and property keys that
+    already passed the checks (bounded; an optimisation, never a rule change).
+    """
+
+    app_key: str
+    debug: int = 0
+    lib: str = LIB
+    lib_version: str = LIB_VERSION
+    known_names: set[str] = field(default_factory=set, compare=False, repr=False)
+    known_keys: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_app_key(self.app_key)
+        check_debug(self.debug)
+
+
+class BuiltRecord(NamedTuple):
+    """A record ready to queue (``None`` when there is nothing to send) and warnings."""
+
+    record: dict[str, Any] | None
+    warnings: list[str]
+
+
+def _record(
+    settings: RecordSettings,
+    xwho: str,
+    xwhat: str,
+    context: dict[str, Any],
+    platform: object,
+    is_login: object,
+    xwhen: object,
+    now_ms: int,
+    original_id: str | None = None,
+) -> dict[str, Any]:
+    if type(is_login) is not bool:
+        raise ValidationError(f"is_login: must be a bool, got {type(is_login).__name__}")
+    context["$lib"] = settings.lib
+    context["$lib_version"] = settings.lib_version
+    context["$platform"] = normalize_platform(platform)
+    context["$debug"] = settings.debug
+    context["$is_login"] = is_login
+    if original_id is not None:
+        context["$original_id"] = original_id
+    if len(context) > MAX_XCONTEXT_KEYS:
+        raise ValidationError(
+            f"properties: xcontext holds at most {MAX_XCONTEXT_KEYS} keys including the "
+            f"client's own, got {len(context)}"
+        )
+    return {
+        "appid": settings.app_key,
+        "xwho": xwho,
+        "xwhat": xwhat,
+        "xwhen": check_xwhen(xwhen, now_ms),
+        "xcontext": context,
+    }
+
+
+def build_track(
+    settings: RecordSettings,
+    distinct_id: object,
+    event_name: object,
+    properties: object,
+    super_properties: Mapping[str, Any],
+    *,
+    platform: object,
+    is_login: object,
+    xwhen: object,
+    now_ms: int,
+) -> BuiltRecord:
+    """A ``track`` record; ``super_properties`` were checked when registered."""
+    warnings: list[str] = []
+    xwho = check_id(distinct_id, "distinct_id")
+    xwhat = check_event_name(event_name, settings.known_names)
+    own = clean_properties(properties, "properties", warnings, settings.known_keys)
+    if super_properties:
+        context = dict(super_properties)
+        context.update(own)
+    else:
+        context = own
+    record = _record(settings, xwho, xwhat, context, platform, is_login, xwhen, now_ms)
+    return BuiltRecord(record, warnings)
+
+
+def build_alias(
+    settings: RecordSettings,
+    alias_id: object,
+    distinct_id: object,
+    properties: object,
+    *,
+    platform: object,
+    xwhen: object,
+    now_ms: int,
+) -> BuiltRecord:
+    """``$alias``: links ``distinct_id`` (old, anonymous) to ``alias_id`` (new, login)."""
+    warnings: list[str] = []
+    xwho = check_id(alias_id, "alias_id")
+    original = check_id(distinct_id, "distinct_id")
+    context = clean_properties(properties, "properties", warnings)
+    record = _record(
+        settings, xwho, "$alias", context, platform, True, xwhen, now_ms, original_id=original
+    )
+    return BuiltRecord(record, warnings)
+
+
+def build_profile(
+    settings: RecordSettings,
+    operation: str,
+    distinct_id: object,
+    properties: object,
+    *,
+    platform: object,
+    is_login: object,
+    xwhen: object,
+    now_ms: int,
+) -> BuiltRecord:
+    """``$profile_set``/``_set_once``/``_increment``/``_append`` (``operation`` is the suffix)."""
+    xwhat = PROFILE_OPERATIONS.get(operation)
+    if xwhat is None:
+        raise ValidationError(f"operation: unknown profile operation {operation!r}")
+    warnings: list[str] = []
+    xwho = check_id(distinct_id, "distinct_id")
+    context = clean_properties(properties, "properties", warnings, settings.known_keys)
+    if not context:
+        return BuiltRecord(None, warnings)
+    if operation == "increment":
+        for key, value in context.items():
+            if type(value) is not int and type(value) is not float:
+                raise ValidationError(
+                    f"properties[{key!r}]: profile_increment values must be numbers, "
+                    f"got {type(value).__name__}"
+                )
+    elif operation == "append":
+        for key, value in context.items():
+            if type(value) is not list:
+                raise ValidationError(
+                    f"properties[{key!r}]: profile_append values must be lists of str, "
+                    f"got {type(value).__name__}"
+                )
+    record = _record(settings, xwho, xwhat, context, platform, is_login, xwhen, now_ms)
+    return BuiltRecord(record, warnings)
+
+
+def build_profile_unset(
+    settings: RecordSettings,
+    distinct_id: object,
+    keys: object,
+    *,
+    platform: object,
+    is_login: object,
+    xwhen: object,
+    now_ms: int,
+) -> BuiltRecord:
+    """``$profile_unset``: each key maps to ``""``."""
+    xwho = check_id(distinct_id, "distinct_id")
+    if keys is None:
+        return BuiltRecord(None, [])
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+        raise ValidationError(f"keys: must be a list of str, got {type(keys).__name__}")
+    context = {check_key(key, "keys"): "" for key in keys}
+    if not context:
+        return BuiltRecord(None, [])
+    record = _record(settings, xwho, "$profile_unset", context, platform, is_login, xwhen, now_ms)
+    return BuiltRecord(record, [])
+
+
+def build_profile_delete(
+    settings: RecordSettings,
+    distinct_id: object,
+    *,
+    platform: object,
+    is_login: object,
+    xwhen: object,
+    now_ms: int,
+) -> BuiltRecord:
+    """``$profile_delete``: only the client's own keys."""
+    xwho = check_id(distinct_id, "distinct_id")
+    record = _record(settings, xwho, "$profile_delete", {}, platform, is_login, xwhen, now_ms)
+    return BuiltRecord(record, [])
+
+
+def merge_super_properties(
+    current: Mapping[str, Any], update: object
+) -> tuple[dict[str, Any], list[str]]:
+    """``current`` with ``update`` merged in, checked, as a new dict (at most 100 keys)."""
+    warnings: list[str] = []
+    if not isinstance(update, Mapping):
+        raise ValidationError(f"super_properties: must be a dict, got {type(update).__name__}")
+    merged = dict(current)
+    for key, value in update.items():
+        check_key(key, "super_properties")
+        value = clean_value(value, f"super_properties[{key!r}]", warnings)
+        # lists are kept as tuples so the stored values cannot be changed in place
+        merged[key] = tuple(value) if type(value) is list else value
+    if len(merged) > MAX_SUPER_PROPERTIES:
+        raise ValidationError(
+            f"super_properties: at most {MAX_SUPER_PROPERTIES} may be registered, got {len(merged)}"
+        )
+    return merged, warnings

@@ -1,0 +1,158 @@
+"""Retry policy of the HTTP collectors against a real local server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from asyncexp.aio.collectors import BatchCollector, RealtimeCollector
+from asyncexp.aio.http import RetryPolicy
+from asyncexp.analytics import Analytics
+from asyncexp.core.events import EventContext, UserEvent
+from asyncexp.testing_server import IngestionServer, Reply
+
+POLICY = RetryPolicy(max_retries=3, base_delay=0.5, max_delay=30.0)
+
+
+def collector_for(server: IngestionServer, sleep: Any, **kw: Any) -> BatchCollector:
+    kw.setdefault("retry", POLICY)
+    return BatchCollector(server.url, batch_size=1, sleep=sleep, jitter=lambda: 0.0, **kw)
+
+
+async def test_503_then_success_is_retried_without_duplicates(
+    server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    server.script("analysys", Reply(status=503, code=None), Reply(status=503, code=None))
+    collector = collector_for(server, no_sleep)
+    await collector.start()
+    make_analytics(collector).track("u", "ev")
+    await collector.flush()
+    assert [r.reply.status for r in server.requests] == [503, 503, 200]
+    assert len(server.records) == 1
+    assert collector.stats.retried == 2
+    assert collector.stats.delivered == 1
+    assert collector.stats.failed_requests == 2
+    assert no_sleep.delays == [0.25, 0.5]  # equal jitter with jitter()=0: ceiling/2
+    await collector.aclose()
+
+
+async def test_400_is_not_retried_and_is_counted(
+    server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    server.script("analysys", Reply(status=400, code=None))
+    collector = collector_for(server, no_sleep)
+    await collector.start()
+    make_analytics(collector).track("u", "ev")
+    await collector.flush()
+    assert server.request_count == 1
+    assert no_sleep.delays == []
+    assert collector.stats.dropped == {"rejected": 1}
+    assert collector.stats.last_error == "HTTP 400"
+    await collector.aclose()
+
+
+async def test_429_honours_retry_after(
+    server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    server.script("analysys", Reply(status=429, code=None, retry_after="7"))
+    collector = collector_for(server, no_sleep)
+    await collector.start()
+    make_analytics(collector).track("u", "ev")
+    await collector.flush()
+    assert no_sleep.delays == [7.0]
+    assert len(server.records) == 1
+    await collector.aclose()
+
+
+async def test_only_code_200_is_success(
+    server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    # HTTP 200 with {"code":500} is a server failure (retried); {"code":400} is a refusal.
+    server.script("analysys", Reply(code=500), Reply(code=400))
+    collector = collector_for(server, no_sleep)
+    await collector.start()
+    make_analytics(collector).track("u", "ev")
+    await collector.flush()
+    assert server.request_count == 2
+    assert collector.stats.dropped == {"rejected": 1}
+    assert collector.stats.retried == 1
+    await collector.aclose()
+
+
+async def test_plain_and_garbage_responses(
+    server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    server.plain_responses = True
+    server.script("analysys", Reply(body=b"<html>proxy</html>"))
+    collector = collector_for(server, no_sleep)
+    await collector.start()
+    make_analytics(collector).track("u", "ev")
+    await collector.flush()
+    assert server.request_count == 2  # garbage counts as a failure and is retried
+    assert collector.stats.delivered == 1  # then plain {"code":200} is accepted
+    await collector.aclose()
+
+
+async def test_retries_exhausted_are_counted(
+    server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    server.set_default("analysys", Reply(status=502, code=None))
+    collector = collector_for(server, no_sleep)
+    await collector.start()
+    make_analytics(collector).track("u", "ev")
+    await collector.flush()
+    assert server.request_count == 1 + POLICY.max_retries
+    assert collector.stats.dropped == {"retries_exhausted": 1}
+    assert no_sleep.delays == [0.25, 0.5, 1.0]
+    await collector.aclose()
+
+
+async def test_connection_refused_is_retried(no_sleep: Any) -> None:
+    async with IngestionServer() as gone:
+        url = gone.url
+    collector = RealtimeCollector(url, sleep=no_sleep, retry=POLICY, jitter=lambda: 1.0)
+    await collector.start()
+    collector.submit({"appid": "a", "xwho": "u", "xwhat": "e", "xwhen": 1, "xcontext": {}})
+    await collector.flush()
+    assert collector.stats.requests == 4
+    assert collector.stats.dropped == {"retries_exhausted": 1}
+    assert no_sleep.delays == [0.5, 1.0, 2.0]
+    assert "Connect" in (collector.stats.last_error or "")
+    await collector.aclose()
+
+
+async def test_request_timeout_on_a_hung_server_is_retried(
+    server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    server.script("analysys", Reply(hang=True))
+    collector = collector_for(server, no_sleep, request_timeout=0.05)
+    await collector.start()
+    make_analytics(collector).track("u", "ev")
+    await collector.flush()
+    assert collector.stats.retried == 1
+    assert "timed out" in (collector.stats.last_error or "")
+    assert len(server.records) == 1
+    await collector.aclose()
+
+
+async def test_optimizely_5xx_retried_4xx_not(server: IngestionServer, no_sleep: Any) -> None:
+    server.script("optimizely", Reply(status=500, code=None), Reply(status=400, code=None))
+    collector = BatchCollector(
+        None,
+        batch_size=1,
+        optimizely_events_url=server.events_url,
+        sleep=no_sleep,
+        retry=POLICY,
+        jitter=lambda: 0.0,
+    )
+    await collector.start()
+    ctx = EventContext("a", "p", "1")
+    collector.submit(
+        UserEvent(
+            ctx, {"visitor_id": "u", "snapshots": [], "attributes": []}, "conversion", "id", 1
+        )
+    )
+    await collector.flush()
+    assert [r.reply.status for r in server.requests] == [500, 400]
+    assert collector.stats.dropped == {"rejected": 1}
+    await collector.aclose()
