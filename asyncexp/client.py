@@ -118,6 +118,8 @@ class Client:
         self.notifications = NotificationCenter()
         self._vendor = vendor
         self._collector = collector
+        if collector is not None and hasattr(collector, "on_log_event"):
+            collector.on_log_event = self._notify_log_event
         self._clock = clock
         self._new_id: Callable[[], str] = id_factory or new_event_id
         self._state = "new"
@@ -351,6 +353,10 @@ class Client:
         self.notifications.send(NotificationType.DECISION, "flag", user.user_id, attributes, info)
 
     # -- events -------------------------------------------------------------
+    def _notify_log_event(self, url: str, events: Sequence[UserEvent]) -> None:
+        if events and self.notifications.has_listeners(NotificationType.LOG_EVENT):
+            self.notifications.send(NotificationType.LOG_EVENT, log_event_dict(events, url))
+
     def _clock_ms(self) -> int:
         return round(self._clock() * 1000)
 

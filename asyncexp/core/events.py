@@ -253,10 +253,10 @@ def build_event_batch(events: Sequence[UserEvent]) -> dict[str, Any]:
     }
 
 
-def log_event_dict(events: Sequence[UserEvent]) -> dict[str, Any]:
+def log_event_dict(events: Sequence[UserEvent], url: str | None = None) -> dict[str, Any]:
     """The reference's ``LogEvent`` as a dict: what a TRACK or LOG_EVENT listener gets."""
     return {
-        "url": events[0].context.endpoint,
+        "url": url or events[0].context.endpoint,
         "params": build_event_batch(events),
         "http_verb": "POST",
         "headers": {"Content-Type": "application/json"},

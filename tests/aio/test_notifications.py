@@ -129,3 +129,23 @@ def test_async_listener_without_a_loop_is_closed(caplog: pytest.LogCaptureFixtur
     center.send(NotificationType.CONFIG_UPDATE)
     assert center.pending == 0
     assert "no loop is running" in caplog.text
+
+
+async def test_log_event_notification_before_each_optimizely_batch() -> None:
+    from asyncexp import BatchCollector
+    from asyncexp.testing import IngestionServer
+
+    seen: list[dict[str, Any]] = []
+    async with IngestionServer() as server:
+        collector = BatchCollector(server.url, optimizely_events_url=server.events_url)
+        async with Client(datafile=base_datafile(), collector=collector) as client:
+            client.notifications.add_listener("LOG_EVENT:log_event", seen.append)
+            user = client.create_user_context("u", {"age": 40})
+            user.decide("checkout")
+            user.track_event("purchase")
+            await client.flush()
+        assert len(server.event_batches) >= 1
+    assert sum(len(e["params"]["visitors"]) for e in seen) == 2
+    assert seen[0]["url"] == server.events_url
+    assert seen[0]["http_verb"] == "POST"
+    assert seen[0]["headers"] == {"Content-Type": "application/json"}

@@ -108,6 +108,9 @@ class _HttpCollector(QueueCollector):
         self._sleep = sleep
         self._jitter = jitter
         self._wall_clock = wall_clock
+        # Called with each Optimizely batch just before it is sent (the client's
+        # LOG_EVENT notification); it must not raise into the sender.
+        self.on_log_event: Callable[[str, Sequence[UserEvent]], None] | None = None
 
     def _lane_of(self, item: Any) -> LaneKey:
         if type(item) is dict:
@@ -129,6 +132,11 @@ class _HttpCollector(QueueCollector):
         else:
             url, headers, check_code = lane[0], OPTIMIZELY_HEADERS, False
             body, sent = self._encode(items, encode_optimizely)
+            if body is not None and self.on_log_event is not None:
+                try:
+                    self.on_log_event(url, items)
+                except Exception:
+                    logger.exception("on_log_event hook raised")
         if body is None:
             return
 
