@@ -103,8 +103,16 @@ class UserContext:
         """Send a conversion for this user; an unknown event key is logged, not raised."""
         if not isinstance(event_key, str):
             raise ArgumentTypeError(f"event_key must be str, not {type(event_key).__name__}")
-        if event_tags is not None and not isinstance(event_tags, Mapping):
-            raise ArgumentTypeError(f"event_tags must be a dict, not {type(event_tags).__name__}")
+        if event_tags is not None:
+            if not isinstance(event_tags, Mapping):
+                raise ArgumentTypeError(
+                    f"event_tags must be a dict, not {type(event_tags).__name__}"
+                )
+            for tag in event_tags:
+                if not isinstance(tag, str):  # JSON object keys; caught here, not in a batch
+                    raise ArgumentTypeError(
+                        f"event_tags keys must be str, not {type(tag).__name__}"
+                    )
         client = self._client
         config = client._current_config()
         if config is None:

@@ -177,7 +177,7 @@ def build_impression(
         "timestamp": timestamp,
     }
     visitor = {
-        "snapshots": [{"decisions": [decision], "events": [event]}],
+        "snapshots": [{"events": [event], "decisions": [decision]}],  # the reference's order
         "attributes": attributes,
         "visitor_id": user_id,
     }
