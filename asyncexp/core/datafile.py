@@ -27,6 +27,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
+
 from asyncexp.core.conditions import compile_condition_tree
 from asyncexp.core.entities import Attribute, Audience, Event, FeatureFlag, Group, Rule
 from asyncexp.core.events import EventContext
@@ -210,8 +212,8 @@ def _audiences(
         obj = req_obj(raw, path)
         text = req_str(obj, "conditions", path)
         try:
-            tree = json.loads(text)
-        except ValueError:
+            tree = orjson.loads(text)
+        except orjson.JSONDecodeError:
             raise ConfigError("conditions are not valid JSON", f"{path}.conditions") from None
         evaluator = compile_condition_tree(
             tree, f"{path}.conditions", warnings, max_depth=max_depth

@@ -10,6 +10,7 @@ the shared config.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -89,14 +90,28 @@ def cast_variable(value: str, var_type: str) -> Any:
     return value
 
 
-def _needs_stdlib(text: str, decoded: Any) -> bool:
-    """Whether orjson decodes ``text`` differently from the stdlib (the reference's
-    decoder), e.g. integers beyond 64 bits become floats; decided once at load."""
+_BIG_INT = re.compile(r"\d{19}")
+
+
+def _needs_stdlib(text: str) -> bool | None:
+    """Which decoder reproduces the reference (the stdlib) for ``text``: False for
+    orjson, True when only the stdlib gets it right (NaN/Infinity, very deep nesting,
+    integers beyond 64 bits, which orjson turns into floats), None when neither
+    decodes it (the variable is then None). Decided once, at load."""
     try:
-        fast = orjson.loads(text)
+        orjson.loads(text)
     except orjson.JSONDecodeError:
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError):
+            return None
         return True
-    return repr(fast) != repr(decoded)
+    if len(text) > 1000:  # deep enough to hit the stdlib's recursion limit?
+        try:
+            json.loads(text)
+        except RecursionError:
+            return None
+    return _BIG_INT.search(text) is not None
 
 
 def _loads(text: str) -> Any:
@@ -128,9 +143,9 @@ class VariableValues:
             raw = values.get(var.id, var.default_value)
             if var.type == "json":
                 static[var.key] = None  # keeps the definition order of keys
-                decoded = cast_variable(raw, "json")
-                if decoded is not None:
-                    json_texts.append((var.key, raw, _needs_stdlib(raw, decoded)))
+                stdlib = _needs_stdlib(raw)
+                if stdlib is not None:
+                    json_texts.append((var.key, raw, stdlib))
             else:
                 static[var.key] = cast_variable(raw, var.type)
         return cls(static, tuple(json_texts))
