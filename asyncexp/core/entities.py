@@ -206,14 +206,24 @@ class FeatureFlag:
     rollout_found: bool
     variations_by_key: Mapping[str, Variation] = field(repr=False)
     variations_by_id: Mapping[str, Variation] = field(repr=False)
-    defaults: VariableValues = field(repr=False)
-    enabled_values: Mapping[str, VariableValues] = field(repr=False)  # by variation id
+    # Cast variables per variation id (None = defaults), filled on first use: most of a
+    # flag's variations are never decided in a process, and casting all of them at
+    # load was a quarter of the parse time. Only this memo is ever written.
+    _values: dict[str | None, VariableValues] = field(
+        default_factory=dict, repr=False, compare=False, init=False
+    )
 
     def values_for(self, variation: Variation | None) -> dict[str, Any]:
         """Variables of a decision: the variation's when it is enabled, else defaults."""
+        key: str | None = None
+        source: Variation | None = None
         if variation is not None and variation.feature_enabled:
-            cached = self.enabled_values.get(variation.id)
-            if cached is None:  # e.g. a holdout variation that is enabled
-                cached = VariableValues.build(self.variables, variation.values)
-            return cached.materialize()
-        return self.defaults.materialize()
+            key = variation.id
+            # The flag's variation with this id holds the values (last listing wins, as in
+            # the reference); a holdout variation is not among them and uses its own.
+            source = self.variations_by_id.get(key, variation)
+        cached = self._values.get(key)
+        if cached is None:
+            cached = VariableValues.build(self.variables, source.values if source else {})
+            self._values[key] = cached
+        return cached.materialize()

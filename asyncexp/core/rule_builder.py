@@ -25,7 +25,6 @@ from asyncexp.core.entities import (
     Rule,
     RuleKind,
     VariableDef,
-    VariableValues,
     Variation,
 )
 from asyncexp.core.json_input import (
@@ -182,9 +181,6 @@ def build_flag(
         for variation in rule.variations:
             by_id[variation.id] = variation
             by_key.setdefault(variation.key, variation)
-    enabled = {
-        v.id: VariableValues.build(variables, v.values) for v in by_id.values() if v.feature_enabled
-    }
     return FeatureFlag(
         id=req_str(raw, "id", path),
         key=req_str(raw, "key", path),
@@ -196,6 +192,4 @@ def build_flag(
         rollout_found=rollout_id in rollouts,
         variations_by_key=by_key,
         variations_by_id=by_id,
-        defaults=VariableValues.build(variables, {}),
-        enabled_values=enabled,
     )

@@ -710,7 +710,7 @@ _DIV5 = pytest.mark.xfail(
     "case",
     [
         "rollout_rule",
-        pytest.param("last_is_disabled", marks=_DIV5),
+        "last_is_disabled",
         pytest.param("experiment_ids_reversed", marks=_DIV5),
         pytest.param("other_flag", marks=_DIV5),
         pytest.param("experiment_of_no_flag", marks=_DIV5),
