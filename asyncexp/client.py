@@ -32,7 +32,7 @@ from asyncexp.aio.collectors.base import Collector
 from asyncexp.aio.datafile_source import DatafileSource, DatafileStats, datafile_url_for
 from asyncexp.aio.http import HttpTransport
 from asyncexp.analytics import Analytics
-from asyncexp.core.datafile import ProjectConfig, parse_datafile
+from asyncexp.core.datafile import ProjectConfig
 from asyncexp.core.decision_types import FlagResult
 from asyncexp.core.events import EYEOFCLOUD_EVENTS_URL, UserEvent, log_event_dict
 from asyncexp.decider import Decider, UserProfileService, normalize_options
@@ -40,6 +40,7 @@ from asyncexp.decision import Decision
 from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError
 from asyncexp.ids import new_event_id
 from asyncexp.notifications import NotificationCenter, NotificationType
+from asyncexp.parsing import parse_datafile_fast
 from asyncexp.user_context import UserContext
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class Client:
                 current_revision=lambda: self._config.revision if self._config else None,
             )
         if datafile is not None:
-            self._apply_config(parse_datafile(datafile))
+            self._apply_config(parse_datafile_fast(datafile))
         self._analytics: Analytics | None = None
         if collector is not None and app_key is not None:
             self._analytics = Analytics(

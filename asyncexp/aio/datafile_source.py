@@ -30,8 +30,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from asyncexp.aio.http import HttpTransport, RetryPolicy, TransportError
-from asyncexp.core.datafile import ProjectConfig, parse_datafile
+from asyncexp.core.datafile import ProjectConfig
 from asyncexp.errors import ConfigError
+from asyncexp.parsing import parse_datafile_fast as parse_datafile
 
 __all__ = ["VENDORS", "DatafileSource", "DatafileStats", "datafile_url_for"]
 

@@ -68,3 +68,31 @@ async def test_client_exposes_appconfig_with_its_collector_and_clock() -> None:
     assert record["type"] == "AWS.AppConfig.TreatmentAssignment"
     assert record["entityId"].startswith("entity-")
     assert record["treatmentKey"] == decision.treatment_key
+
+
+def test_parsing_pauses_the_gc_only_while_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from asyncexp import parsing
+
+    states: list[bool] = []
+    real = parsing.parse_datafile
+
+    def spy(datafile: object) -> object:
+        states.append(gc.isenabled())
+        return real(datafile)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parsing, "parse_datafile", spy)
+    assert gc.isenabled()
+    Client(datafile=base_datafile())
+    assert states == [False]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Client(datafile=base_datafile())
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
+    with pytest.raises(ConfigError):
+        Client(datafile="{bad")
+    assert gc.isenabled()
