@@ -8,6 +8,7 @@ from asyncexp.aio.collectors import (
     LogCollector,
     RealtimeCollector,
 )
+from asyncexp.aio.odp import OdpOption
 from asyncexp.analytics import Analytics
 from asyncexp.client import Client
 from asyncexp.core.decision_types import DecideOption, DecisionContext, ForcedDecision
@@ -52,6 +53,7 @@ __all__ = [
     "MissingExtraError",
     "NotificationCenter",
     "NotificationType",
+    "OdpOption",
     "RealtimeCollector",
     "RuleSyntaxError",
     "RunSource",

@@ -31,6 +31,7 @@ from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
 from asyncexp.aio.collectors.base import Collector
 from asyncexp.aio.datafile_source import DatafileSource, DatafileStats, datafile_url_for
 from asyncexp.aio.http import HttpTransport
+from asyncexp.aio.odp import OdpManager
 from asyncexp.analytics import Analytics
 from asyncexp.core.datafile import ProjectConfig
 from asyncexp.core.decision_types import FlagResult
@@ -111,6 +112,8 @@ class Client:
         app_key: str | None = None,
         debug: int = 0,
         on_invalid: Literal["raise", "drop"] = "raise",
+        odp_disabled: bool = False,
+        odp_options: Mapping[str, Any] | None = None,
     ) -> None:
         if collector is not None and not callable(getattr(collector, "submit", None)):
             raise ArgumentTypeError("collector must have a submit(item) method")
@@ -128,6 +131,9 @@ class Client:
         self._ready_timeout = ready_timeout
         self._transport = transport
         self._owns_transport = transport is None
+        # Before the first _apply_config: every new revision updates ODP's host, key
+        # and segments.
+        self._odp = OdpManager(self._http, disabled=odp_disabled, **dict(odp_options or {}))
         self._source: DatafileSource | None = None
         if datafile_url or sdk_key:
             url = datafile_url or datafile_url_for(
@@ -196,6 +202,7 @@ class Client:
         if self._source is not None:
             self._source.start(self._http())
         await self.appconfig.start()
+        await self._odp.start()
         if not await self.ready(self._ready_timeout) and self._source is not None:
             logger.warning(
                 "no datafile from %s within %.1fs; decisions report not configured until one "
@@ -223,6 +230,7 @@ class Client:
         if self._source is not None:
             await self._source.aclose()
         await self.appconfig.aclose()
+        await self._odp.aclose(timeout)
         await self.notifications.drain()
         if self._collector is not None:
             await self._collector.aclose(timeout)
@@ -307,6 +315,7 @@ class Client:
         for warning in config.warnings:
             logger.warning("datafile revision %s: %s", config.revision, warning)
         self._config = config
+        self._odp.update_config(config)
         self._ready.set()
         logger.debug("datafile updated: revision %s -> %s", old, config.revision)
         if self.notifications.has_listeners(NotificationType.CONFIG_UPDATE):
@@ -322,7 +331,27 @@ class Client:
         """A user context for decisions; a plain call that never awaits."""
         if self._state == "closed":
             raise ClientClosedError("the client is closed")
-        return UserContext(self, user_id, attributes)
+        user = UserContext(self, user_id, attributes)
+        self._odp.identify(user_id)  # 5.6+ rule: one identifier sends nothing
+        return user
+
+    # -- ODP ----------------------------------------------------------------
+    @property
+    def odp(self) -> OdpManager:
+        """Real-time segments and ODP events (host and key from the datafile)."""
+        return self._odp
+
+    def send_odp_event(
+        self,
+        action: str,
+        type: str = "fullstack",
+        identifiers: Mapping[str, str] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Queue an ODP event; a plain call. Invalid input raises ``ValidationError``."""
+        if self._state == "closed":
+            raise ClientClosedError("the client is closed")
+        self._odp.send_event(action=action, type=type, identifiers=identifiers, data=data)
 
     def _decide_one(self, user: UserContext, key: str, options: Iterable[str] | None) -> Decision:
         return self._decider.decide_one(self._config, user, key, options)

@@ -12,11 +12,15 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from asyncexp.aio.odp import start_segment_fetch
 from asyncexp.core.decision_types import DecideOption, DecisionContext, ForcedDecision, UserView
 from asyncexp.core.events import build_conversion, build_visitor_attributes
 from asyncexp.errors import ArgumentTypeError
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from asyncexp.aio.odp.fetch_task import FetchCallback
     from asyncexp.client import Client
     from asyncexp.decision import Decision
 
@@ -178,6 +182,17 @@ class UserContext:
             if not isinstance(item, str):
                 raise ArgumentTypeError(f"segments must be str, not {type(item).__name__}")
         self._segments = items
+
+    def fetch_qualified_segments(
+        self, callback: FetchCallback | None = None, options: Iterable[str] | None = None
+    ) -> asyncio.Task[bool]:
+        """Start fetching this user's segments; returns the task (``await`` it for the
+        success flag). ``callback`` (plain or coroutine function) gets the flag when the
+        fetch ends. On failure the previous segments stay; the client awaits the task
+        at close, so it may be dropped."""
+        return start_segment_fetch(
+            self._client._odp, self.user_id, self.set_qualified_segments, callback, options
+        )
 
     def is_qualified_for(self, segment: str) -> bool:
         return self._segments is not None and segment in self._segments
