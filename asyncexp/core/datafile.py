@@ -22,9 +22,8 @@ Rules kept here:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -219,7 +218,7 @@ def _audiences(
             tree, f"{path}.conditions", warnings, max_depth=max_depth
         )
         aid = req_str(obj, "id", path)
-        out[aid] = Audience(aid, req_str(obj, "name", path), text, evaluator)
+        out[aid] = Audience(aid, req_str(obj, "name", path), text, tree, evaluator)
         trees[aid] = tree
     for i, raw in enumerate(req_list(doc, "typedAudiences", "", required=False)):
         path = f"typedAudiences[{i}]"
@@ -229,8 +228,7 @@ def _audiences(
             tree, f"{path}.conditions", warnings, max_depth=max_depth
         )
         aid = req_str(obj, "id", path)
-        # The reference serialises typed conditions with json.dumps defaults.
-        out[aid] = Audience(aid, req_str(obj, "name", path), json.dumps(tree), evaluator)
+        out[aid] = Audience(aid, req_str(obj, "name", path), None, tree, evaluator)
         trees[aid] = tree
     return out, list(trees.values())
 
@@ -309,8 +307,7 @@ def _holdouts(
         obj = req_obj(raw, path)
         if "includedRules" in obj:
             warnings.append(f"{path}: includedRules is ignored on a global holdout")
-        built: Rule = replace(
-            rule(obj, path, "holdout"),
+        built: Rule = rule(obj, path, "holdout")._replace(
             # Truthiness, as the reference reads it.
             exclude_targeted_deliveries=bool(obj.get("excludeTargetedDeliveries")),
         )
@@ -324,7 +321,7 @@ def _holdouts(
             warnings.append(f"{path}: a local holdout without includedRules is skipped")
             continue
         included = str_list(obj, "includedRules", path, required=True)
-        built = replace(rule(obj, path, "holdout"), included_rules=included)
+        built = rule(obj, path, "holdout")._replace(included_rules=included)
         if built.is_running:
             for rule_id in included:
                 local.setdefault(rule_id, []).append(built)

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -45,8 +45,15 @@ class Attribute:
 class Audience:
     id: str
     name: str
-    conditions: str  # as the datafile had it, or serialised like the reference does
+    text: str | None  # the conditions text of a legacy audience, None for a typed one
+    tree: Any = field(repr=False)
     evaluate: Evaluator = field(repr=False, compare=False)
+
+    @property
+    def conditions(self) -> str:
+        """The conditions as text; typed ones serialised like the reference (json.dumps),
+        on demand rather than at load."""
+        return self.text if self.text is not None else json.dumps(self.tree)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +63,7 @@ class Event:
     experiment_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class VariableDef:
+class VariableDef(NamedTuple):
     id: str
     key: str
     type: str  # boolean | integer | double | string | json (string+subType json → json)
@@ -66,8 +72,7 @@ class VariableDef:
     sub_type: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Variation:
+class Variation(NamedTuple):
     id: str
     key: str
     feature_enabled: bool | None
@@ -151,9 +156,13 @@ class VariableValues:
         return cls(static, tuple(json_texts))
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """An experiment rule, a delivery (rollout) rule or a holdout."""
+class Rule(NamedTuple):
+    """An experiment rule, a delivery (rollout) rule or a holdout.
+
+    Immutable like every entity here; a NamedTuple rather than a frozen dataclass
+    because a datafile has hundreds of rules and frozen dataclasses pay an
+    ``object.__setattr__`` per field at construction (a tenth of the parse time).
+    """
 
     id: str
     key: str
@@ -164,17 +173,29 @@ class Rule:
     audience_ids: tuple[str, ...]
     audience_conditions: Any
     variations: tuple[Variation, ...]
-    variations_by_id: Mapping[str, Variation] = field(repr=False)
-    variations_by_key: Mapping[str, Variation] = field(repr=False)
-    traffic: tuple[tuple[int, str], ...] = field(repr=False)
-    forced_variations: Mapping[str, str] = field(repr=False)
-    audience: Evaluator = field(repr=False, compare=False)
-    audience_tree: Any = field(repr=False)  # what the audience reasons show
+    variations_by_id: Mapping[str, Variation]
+    variations_by_key: Mapping[str, Variation]
+    traffic: tuple[tuple[int, str], ...]
+    forced_variations: Mapping[str, str]
+    audience: Evaluator
+    audience_tree: Any  # what the audience reasons show
     group_id: str | None = None
     group_policy: str | None = None
-    cmab: Mapping[str, Any] | None = field(default=None, repr=False)
+    cmab: Mapping[str, Any] | None = None
     included_rules: tuple[str, ...] = ()
     exclude_targeted_deliveries: bool = False
+
+    def __repr__(self) -> str:
+        return f"Rule(id={self.id!r}, key={self.key!r}, kind={self.kind!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __hash__(self) -> int:
+        return id(self)
 
     @property
     def is_running(self) -> bool:
