@@ -331,9 +331,9 @@ class Client:
         """A user context for decisions; a plain call that never awaits."""
         if self._state == "closed":
             raise ClientClosedError("the client is closed")
-        user = UserContext(self, user_id, attributes)
-        self._odp.identify(user_id)  # 5.6+ rule: one identifier sends nothing
-        return user
+        # No ODP identify here: since 5.6 the reference sends one only with two or more
+        # identifiers, and a new context has just the user id.
+        return UserContext(self, user_id, attributes)
 
     # -- ODP ----------------------------------------------------------------
     @property
