@@ -25,6 +25,9 @@ def datafile_text(revision: str, version: str = "4") -> str:
     return json.dumps(doc)
 
 
+LAST_MODIFIED = "Wed, 21 Oct 2026 07:28:00 GMT"
+
+
 @dataclass
 class DatafileServer:
     """Serves ``body`` with an ETag/Last-Modified; ``mode`` switches failures."""
@@ -48,13 +51,14 @@ class DatafileServer:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=200)
-        if request.headers.get("If-None-Match") == self.etag:
+        if self.etag and request.headers.get("If-None-Match") == self.etag:
             return web.Response(status=304)
-        return web.Response(
-            text=self.body,
-            content_type="application/json",
-            headers={"ETag": self.etag, "Last-Modified": "Wed, 21 Oct 2026 07:28:00 GMT"},
-        )
+        if not self.etag and request.headers.get("If-Modified-Since") == LAST_MODIFIED:
+            return web.Response(status=304)
+        headers = {"Last-Modified": LAST_MODIFIED}
+        if self.etag:
+            headers["ETag"] = self.etag
+        return web.Response(text=self.body, content_type="application/json", headers=headers)
 
 
 @pytest.fixture
@@ -90,6 +94,18 @@ async def test_first_fetch_then_304_with_both_validators(df_server: DatafileServ
         assert stats.not_modified == 1
         assert updates == ["u"]
     assert "If-None-Match" not in df_server.requests[0]
+
+
+async def test_304_from_last_modified_alone(df_server: DatafileServer) -> None:
+    df_server.etag = ""  # a server that only knows Last-Modified
+    async with Client(datafile_url=df_server.url + "/d.json") as client:
+        assert await client.refresh() is True
+        assert "If-None-Match" not in df_server.requests[-1]
+        assert df_server.requests[-1]["If-Modified-Since"] == LAST_MODIFIED
+        assert client.datafile_stats is not None
+        assert client.datafile_stats.not_modified == 1
+        assert client.config is not None
+        assert client.config.revision == "1"
 
 
 async def test_revision_change_fires_one_update(df_server: DatafileServer) -> None:
