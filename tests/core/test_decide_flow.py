@@ -66,7 +66,7 @@ def test_traffic_miss_skips_to_everyone_else() -> None:
         in d.reasons
     )
     # Everyone Else is evaluated straight after, without a rule-2 audience step in between.
-    assert "Evaluating audiences for rule Everyone Else: [].".rstrip() in d.reasons
+    assert "Evaluating audiences for rule Everyone Else: []." in d.reasons
 
 
 def test_mutually_exclusive_group() -> None:
