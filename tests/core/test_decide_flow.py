@@ -65,7 +65,7 @@ def test_traffic_miss_skips_to_everyone_else() -> None:
         f'User "{user}" not bucketed into a targeting rule 1. Checking "Everyone Else" rule now.'
         in d.reasons
     )
-    # Everyone Else is evaluated straight after, without a rule-2 audience step in between.
+    # The Everyone Else rule is evaluated next.
     assert "Evaluating audiences for rule Everyone Else: []." in d.reasons
 
 
