@@ -31,8 +31,8 @@ from asyncexp.core.analytics import (
     build_profile,
     build_profile_delete,
     build_profile_unset,
-    build_track,
     merge_super_properties,
+    track_record,
 )
 from asyncexp.errors import ConfigError, ValidationError
 
@@ -101,26 +101,27 @@ class Analytics:
         xwhen: XWhen = None,
     ) -> None:
         """An event; registered super properties are merged under ``properties``."""
+        warnings: list[str] = []
         try:  # the hot path, spelled out rather than through _emit
-            record, warnings = build_track(
+            record = track_record(
                 self._settings,
                 distinct_id,
                 event_name,
                 properties,
                 self._super,
-                platform=platform,
-                is_login=is_login,
-                xwhen=xwhen,
-                now_ms=self._clock(),
+                platform,
+                is_login,
+                xwhen,
+                self._clock(),
+                warnings,
             )
         except ValidationError as exc:
             self._invalid(exc)
             return
         if warnings:
             self._log_warnings(warnings)
-        if record is not None:
-            self._collector.submit(record)
-            self.stats.records += 1
+        self._collector.submit(record)
+        self.stats.records += 1
 
     def alias(
         self,

@@ -203,7 +203,7 @@ class Client:
             self._source.start(self._http())
         await self.appconfig.start()
         await self._odp.start()
-        if not await self.ready(self._ready_timeout) and self._source is not None:
+        if self._source is not None and not await self.ready(self._ready_timeout):
             logger.warning(
                 "no datafile from %s within %.1fs; decisions report not configured until one "
                 "arrives",

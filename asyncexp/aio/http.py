@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -122,7 +123,7 @@ class HttpTransport:
                 url,
                 data=data,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=_client_timeout(timeout),
                 allow_redirects=False,
             ) as resp:
                 body = await _read_capped(resp, limit)
@@ -162,6 +163,12 @@ class HttpTransport:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(total: float | None) -> aiohttp.ClientTimeout:
+    # frozen and reusable: one per distinct timeout instead of one per request
+    return aiohttp.ClientTimeout(total=total)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from asyncexp.core.analytics_validation import (
+    MAX_ID_LENGTH,
     MAX_SUPER_PROPERTIES,
     MAX_XCONTEXT_KEYS,
+    MEMO_LIMIT,
     check_app_key,
     check_debug,
     check_event_name,
@@ -57,6 +59,7 @@ __all__ = [
     "build_profile_unset",
     "build_track",
     "merge_super_properties",
+    "track_record",
 ]
 
 # ``$lib``/``$lib_version`` identify the sender. asyncexp sends the values of the
@@ -87,6 +90,10 @@ class RecordSettings:
     lib_version: str = LIB_VERSION
     known_names: set[str] = field(default_factory=set, compare=False, repr=False)
     known_keys: set[str] = field(default_factory=set, compare=False, repr=False)
+    tails: dict[tuple[str | None, bool], dict[str, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """The client's own xcontext keys per ``(platform, is_login)``, built once each."""
 
     def __post_init__(self) -> None:
         check_app_key(self.app_key)
@@ -100,6 +107,25 @@ class BuiltRecord(NamedTuple):
     warnings: list[str]
 
 
+def _tail(settings: RecordSettings, platform: object, is_login: bool) -> dict[str, Any]:
+    """The client's own xcontext keys, memoised per platform (bounded like the other memos)."""
+    key = (platform, is_login) if platform is None or type(platform) is str else None
+    if key is not None:
+        tail = settings.tails.get(key)
+        if tail is not None:
+            return tail
+    tail = {
+        "$lib": settings.lib,
+        "$lib_version": settings.lib_version,
+        "$platform": normalize_platform(platform),
+        "$debug": settings.debug,
+        "$is_login": is_login,
+    }
+    if key is not None and len(settings.tails) < MEMO_LIMIT:
+        settings.tails[key] = tail
+    return tail
+
+
 def _record(
     settings: RecordSettings,
     xwho: str,
@@ -111,13 +137,11 @@ def _record(
     now_ms: int,
     original_id: str | None = None,
 ) -> dict[str, Any]:
+    # checked before the memo lookup: 1 == True would otherwise find the bool's entry
     if type(is_login) is not bool:
         raise ValidationError(f"is_login: must be a bool, got {type(is_login).__name__}")
-    context["$lib"] = settings.lib
-    context["$lib_version"] = settings.lib_version
-    context["$platform"] = normalize_platform(platform)
-    context["$debug"] = settings.debug
-    context["$is_login"] = is_login
+    tail = settings.tails.get((platform, is_login)) if type(platform) is str else None
+    context.update(_tail(settings, platform, is_login) if tail is None else tail)
     if original_id is not None:
         context["$original_id"] = original_id
     if len(context) > MAX_XCONTEXT_KEYS:
@@ -129,9 +153,35 @@ def _record(
         "appid": settings.app_key,
         "xwho": xwho,
         "xwhat": xwhat,
-        "xwhen": check_xwhen(xwhen, now_ms),
+        "xwhen": now_ms if xwhen is None else check_xwhen(xwhen, now_ms),
         "xcontext": context,
     }
+
+
+def track_record(
+    settings: RecordSettings,
+    distinct_id: object,
+    event_name: object,
+    properties: object,
+    super_properties: Mapping[str, Any],
+    platform: object,
+    is_login: object,
+    xwhen: object,
+    now_ms: int,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The ``track`` record, positional and appending to ``warnings`` (the hot path)."""
+    if type(distinct_id) is not str or not 0 < len(distinct_id) <= MAX_ID_LENGTH:
+        check_id(distinct_id, "distinct_id")  # raises with the precise message
+    if type(event_name) is not str or event_name not in settings.known_names:
+        check_event_name(event_name, settings.known_names)
+    own = clean_properties(properties, "properties", warnings, settings.known_keys)
+    if super_properties:
+        context = dict(super_properties)
+        context.update(own)
+    else:
+        context = own
+    return _record(settings, distinct_id, event_name, context, platform, is_login, xwhen, now_ms)  # type: ignore[arg-type]
 
 
 def build_track(
@@ -148,15 +198,18 @@ def build_track(
 ) -> BuiltRecord:
     """A ``track`` record; ``super_properties`` were checked when registered."""
     warnings: list[str] = []
-    xwho = check_id(distinct_id, "distinct_id")
-    xwhat = check_event_name(event_name, settings.known_names)
-    own = clean_properties(properties, "properties", warnings, settings.known_keys)
-    if super_properties:
-        context = dict(super_properties)
-        context.update(own)
-    else:
-        context = own
-    record = _record(settings, xwho, xwhat, context, platform, is_login, xwhen, now_ms)
+    record = track_record(
+        settings,
+        distinct_id,
+        event_name,
+        properties,
+        super_properties,
+        platform,
+        is_login,
+        xwhen,
+        now_ms,
+        warnings,
+    )
     return BuiltRecord(record, warnings)
 
 

@@ -208,21 +208,20 @@ def clean_properties(
         return {}
     if not isinstance(props, Mapping):
         raise ValidationError(f"{field}: must be a dict, got {type(props).__name__}")
-    out: dict[str, Any] = {}
-    for key, value in props.items():
+    # copy first, then replace only the values that need it (same keys: safe while iterating)
+    out: dict[str, Any] = dict(props)
+    for key, value in out.items():
         if known is None or key not in known:
             check_key(key, field)
             if known is not None and len(known) < MEMO_LIMIT:
                 known.add(key)
         kind = type(value)
         # the common cases inline; everything else goes through clean_value
-        if (
+        if not (
             (kind is str and len(value) <= WARN_STRING_LENGTH)
             or kind is bool
             or (kind is int and _INT_MIN <= value <= _INT_MAX)
         ):
-            out[key] = value
-        else:
             out[key] = clean_value(value, f"{field}[{key!r}]", warnings)
     return out
 

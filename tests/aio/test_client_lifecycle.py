@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from asyncexp import ClientClosedError
@@ -96,3 +98,15 @@ def test_parsing_pauses_the_gc_only_while_parsing(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ConfigError):
         Client(datafile="{bad")
     assert gc.isenabled()
+
+
+async def test_an_analytics_only_client_starts_without_waiting_for_a_datafile() -> None:
+    # No datafile and no source: no config can ever arrive, so start() must not wait
+    # for one. With an hour-long ready_timeout the old behaviour hangs here.
+    collector = CapturingCollector()
+    client = Client(collector=collector, app_key="app", ready_timeout=3600)
+    async with asyncio.timeout(30):
+        await client.start()
+    client.track("u1", "SearchCommodity")
+    await client.aclose()
+    assert [record["xwhat"] for record in collector.records] == ["SearchCommodity"]

@@ -161,13 +161,10 @@ class QueueCollector:
         is_record = type(item) is dict
         lane_key = self._record_lane if is_record else None
         if lane_key is None:
-            lane_key = self._lane_of(item)
+            lane_key = self._lane_of(item)  # raises for an item of the wrong type
         stats = self._stats
-        if self._failure is not None:
-            stats.drop(DROP_COLLECTOR_FAILED)
-            return
-        if stats.queued >= self._max_queue:
-            self._queue_full()
+        if stats.queued >= self._max_queue or self._failure is not None:
+            self._refuse()
             return
         lane = self._lanes.get(lane_key)
         if lane is None:
@@ -177,10 +174,11 @@ class QueueCollector:
         lane.append((seq, self._clock(), item))
         stats.produced += 1
         stats.queued += 1
-        if self._alias_is_urgent and is_record and item.get("xwhat") == "$alias":  # type: ignore[union-attr]
+        if is_record and self._alias_is_urgent and item.get("xwhat") == "$alias":  # type: ignore[union-attr]
             self._urgent[lane_key] = seq
             self._wakeup.set()
-        elif len(lane) == 1 or len(lane) >= self._batch_size:
+        elif len(lane) == 1 or len(lane) == self._batch_size:
+            # the dispatcher re-checks every lane when it wakes: one signal per batch is enough
             self._wakeup.set()
 
     async def start(self, transport: HttpTransport | None = None) -> None:
@@ -223,7 +221,10 @@ class QueueCollector:
             await asyncio.wait([self._closing])
 
     # -- machinery -----------------------------------------------------------------------
-    def _queue_full(self) -> None:
+    def _refuse(self) -> None:
+        if self._failure is not None:
+            self._stats.drop(DROP_COLLECTOR_FAILED)
+            return
         self._stats.drop(DROP_QUEUE_FULL)
         self._full_since_log += 1
         now = self._clock()

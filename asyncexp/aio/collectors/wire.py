@@ -48,6 +48,11 @@ ANALYSYS_SUCCESS_BODY = b"H4sIAAAAAAAAAKtWSs5PSVWyMjIwqAUAVAOW6gwAAAA="
 MAX_RESPONSE_JSON = 64 * 1024
 """A decoded response larger than this is not trusted."""
 
+_UNKNOWN = object()
+_KNOWN_CODES: dict[bytes, int | None] = {ANALYSYS_SUCCESS_BODY: 200, b'{"code":200}': 200}
+_MEMO_BODY_BYTES = 128
+_MEMO_ENTRIES = 32
+
 _HEADERS: dict[str, dict[str, str]] = {
     "gzip": {"Content-Type": "text/plain; charset=utf-8"},
     "json": {"Content-Type": "application/json"},
@@ -95,6 +100,18 @@ def decode_analysys_body(body: bytes, limit: int = MAX_RESPONSE_JSON) -> bytes:
 
 def analysys_response_code(body: bytes) -> int | None:
     """The ``code`` of an Analysys response, or ``None`` when it cannot be read."""
+    # A server answers with the same few short bodies again and again: remember
+    # their codes instead of inflating each one (bounded, short bodies only).
+    known = _KNOWN_CODES.get(body, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
+    code = _read_code(body)
+    if len(body) <= _MEMO_BODY_BYTES and len(_KNOWN_CODES) < _MEMO_ENTRIES:
+        _KNOWN_CODES[body] = code
+    return code
+
+
+def _read_code(body: bytes) -> int | None:
     try:
         parsed = orjson.loads(decode_analysys_body(body))
     except ValueError:

@@ -1,0 +1,17 @@
+"""Framework integrations: start the client with the application, flush it on shutdown.
+
+Each submodule is imported on its own, because each may need an optional
+dependency; this package imports none of them.
+
+* :mod:`asyncexp.integrations.aiohttp`: ``setup_client(app, client)`` for
+  ``aiohttp.web`` (a ``cleanup_ctx``) and ``get_client(request)``.
+* :mod:`asyncexp.integrations.asgi`: ``asyncexp_lifespan(client)`` for any
+  ASGI lifespan (Starlette, FastAPI, Quart's ``while_serving``),
+  ``managed_client`` and ``get_client(request)``; needs no framework.
+* :mod:`asyncexp.integrations.fastapi`: dependencies (``get_client``,
+  ``UserContextDependency``, ``CurrentUser``); needs ``asyncexp[fastapi]``.
+* :mod:`asyncexp.integrations.openfeature`: an OpenFeature provider; needs
+  ``asyncexp[openfeature]``.
+"""
+
+__all__: list[str] = []
