@@ -12,7 +12,10 @@ Rules:
   200 cannot pin the client to 304s (the reference stores them first).
 * 304 keeps the config. A body that does not parse, or has an unsupported
   version, never replaces the working config: it is counted and logged once
-  per distinct body. A parsed config is applied only when its revision differs.
+  per distinct body (the last ``REPORTED_BODIES`` are remembered, so a server
+  sending a new bad body each time costs a log line each, not memory). A
+  parser bug is handled the same way, with its traceback, and never stops
+  polling. A parsed config is applied only when its revision differs.
 * One task fetches at a time: at start, then every ``update_interval`` seconds
   (default 300; under 30 warns). A failure waits an exponential backoff with
   jitter instead (reset by the next success), capped by the interval.
@@ -50,6 +53,7 @@ VENDORS: dict[str, tuple[str, str]] = {
 }
 EXECUTOR_PARSE_BYTES = 128 * 1024
 MAX_DATAFILE_BYTES = 32 * 1024 * 1024
+REPORTED_BODIES = 64
 
 
 def datafile_url_for(
@@ -112,7 +116,7 @@ class DatafileSource:
         self._wait = wait
         self._etag: str | None = None
         self._last_modified: str | None = None
-        self._reported: set[str] = set()
+        self._reported: dict[str, None] = {}  # digests of bad bodies, oldest first
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._transport: HttpTransport | None = None
@@ -184,14 +188,19 @@ class DatafileSource:
             return False
         try:
             config = await self._parse(response.body)
-        except ConfigError as exc:
+        except Exception as exc:  # ConfigError; anything else is a parser bug: same outcome
             self.stats.count_error("invalid_datafile")
-            digest = hashlib.sha256(response.body).hexdigest()
-            if digest not in self._reported:  # once per distinct body
-                self._reported.add(digest)
-                logger.error(
-                    "Ignoring datafile from %s, keeping the current one: %s", self.url, exc
-                )
+            if self._first_report(response.body):
+                if isinstance(exc, ConfigError):
+                    logger.error(
+                        "Ignoring datafile from %s, keeping the current one: %s", self.url, exc
+                    )
+                else:
+                    logger.error(
+                        "Ignoring datafile from %s, keeping the current one: the parser failed",
+                        self.url,
+                        exc_info=exc,
+                    )
             return True
         self._etag = response.headers.get("ETag")
         self._last_modified = response.headers.get("Last-Modified")
@@ -200,6 +209,16 @@ class DatafileSource:
             return True
         self.stats.updates += 1
         self._on_config(config)
+        return True
+
+    def _first_report(self, body: bytes) -> bool:
+        """True the first time ``body`` is seen among the last ``REPORTED_BODIES`` bad ones."""
+        digest = hashlib.sha256(body).hexdigest()
+        if digest in self._reported:
+            return False
+        self._reported[digest] = None
+        if len(self._reported) > REPORTED_BODIES:
+            del self._reported[next(iter(self._reported))]
         return True
 
     @staticmethod

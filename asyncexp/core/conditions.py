@@ -38,7 +38,9 @@ Rules this module implements:
   empty list in a tree (IndexError), a leaf that is neither dict nor list in an
   audience's conditions (TypeError; it also warns here), a semver comparison it cannot
   convert to int (ValueError, see `asyncexp.core.semver`). Lists nested deeper than
-  ``max_depth`` raise `ConfigError` with their path.
+  ``max_depth`` raise `ConfigError` with their path, and so does a leaf dict holding
+  lists or dicts nested deeper than ``max_depth`` (leaves are printed with
+  ``json.dumps``, which recurses).
 * **Purity.** Evaluators never log or mutate, so only results are observable; that
   lets constant operands fold at compile time.
 """
@@ -295,10 +297,31 @@ def _not(operand: Evaluator) -> Evaluator:
 # --- trees --------------------------------------------------------------------------
 
 
+def _nests_deeper(node: Mapping[Any, object], limit: int) -> bool:
+    """Whether lists and dicts nest more than ``limit`` levels inside ``node`` (iterative)."""
+    stack: list[tuple[object, int]] = [(value, 1) for value in node.values()]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict):
+            children: Collection[object] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if level > limit:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False
+
+
 def _compile_tree(
     tree: object, path: str, depth: int, max_depth: int, leaf: Callable[[object], Evaluator]
 ) -> Evaluator:
     if not isinstance(tree, list):
+        # What a leaf holds is printed with json.dumps (warnings, reasons, the config
+        # view), which recurses: it is bounded like the lists around it.
+        if isinstance(tree, dict) and _nests_deeper(tree, max_depth):
+            raise ConfigError(f"condition is nested deeper than {max_depth} levels", path)
         return leaf(tree)
     if depth > max_depth:
         raise ConfigError(f"tree is nested deeper than {max_depth} levels", path)

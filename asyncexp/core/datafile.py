@@ -16,8 +16,10 @@ Rules kept here:
 * The first ``integrations`` entry with ``key == "odp"`` gives the ODP host and
   public key; the segments to fetch are every ``qualified`` condition value, in
   first-seen order without duplicates (the reference's order is not stable).
-* Size is limited before decoding and condition nesting while compiling.
-  Warnings are returned in ``ProjectConfig.warnings`` for the shell to log.
+* Size is limited before decoding and condition nesting while compiling:
+  ``max_depth`` (at most ``MAX_DEPTH_LIMIT``) bounds the lists of a condition
+  tree and, separately, what a leaf holds. Warnings are returned in
+  ``ProjectConfig.warnings`` for the shell to log.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from asyncexp.errors import ConfigError, UnsupportedVersionError
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
+    "MAX_DEPTH_LIMIT",
     "SUPPORTED_VERSIONS",
     "ProjectConfig",
     "parse_datafile",
@@ -54,6 +57,9 @@ __all__ = [
 SUPPORTED_VERSIONS = ("2", "3", "4")
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 32
+MAX_DEPTH_LIMIT = 100
+"""The highest ``max_depth`` accepted: compiling, reasons and the config view recurse
+once or twice per level, and must stay well inside Python's recursion limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,10 @@ def parse_datafile(
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> ProjectConfig:
     """Parse and index a datafile; raises ``ConfigError`` naming the bad path."""
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int):
+        raise ConfigError(f"max_depth must be an int, not {type(max_depth).__name__}")
+    if not 1 <= max_depth <= MAX_DEPTH_LIMIT:
+        raise ConfigError(f"max_depth must be between 1 and {MAX_DEPTH_LIMIT}, not {max_depth}")
     doc, text = decode_document(datafile, max_bytes=max_bytes, what="datafile")
     version = doc.get("version")
     if version not in SUPPORTED_VERSIONS:
@@ -133,7 +143,8 @@ def parse_datafile(
     experiment_ids: list[str] = []
     for path, raw, group in _experiment_sources(doc):
         obj = req_obj(raw, path)
-        extra = everyone_else.get(obj.get("id"))  # type: ignore[arg-type]
+        rule_id = obj.get("id")
+        extra = everyone_else.get(rule_id) if isinstance(rule_id, str) else None
         if obj.get("type") == "fr" and extra is not None:
             obj = inject_fr_variation(obj, extra)
         built = rule(obj, path, "experiment", group)
@@ -267,10 +278,16 @@ def _groups(doc: Mapping[str, Any]) -> dict[str, Group]:
 def _everyone_else_by_experiment(
     flags_raw: list[tuple[str, dict[str, Any]]], rollout_raw: Mapping[str, list[Any]]
 ) -> dict[str, Mapping[str, Any]]:
-    """Experiment id → the everyone-else variation of its flag's rollout."""
+    """Experiment id → the everyone-else variation of its flag's rollout.
+
+    This runs before the flags are validated, so it reads defensively: a field of
+    the wrong type is skipped here and reported with its path by ``build_flag``."""
     out: dict[str, Mapping[str, Any]] = {}
     for _path, flag in flags_raw:
-        rules = rollout_raw.get(flag.get("rolloutId") or "")
+        rollout_id, experiment_ids = flag.get("rolloutId"), flag.get("experimentIds")
+        if not isinstance(rollout_id, str) or not isinstance(experiment_ids, list):
+            continue
+        rules = rollout_raw.get(rollout_id)
         if not rules or not isinstance(rules[-1], dict):
             continue
         variations = rules[-1].get("variations")
@@ -280,7 +297,7 @@ def _everyone_else_by_experiment(
             or not isinstance(variations[0], dict)
         ):
             continue
-        for exp_id in flag.get("experimentIds") or ():
+        for exp_id in experiment_ids:
             if isinstance(exp_id, str):
                 out[exp_id] = variations[0]
     return out

@@ -132,11 +132,18 @@ def build_rule(
 
 
 def inject_fr_variation(raw: Mapping[str, Any], everyone_else: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of an ``fr`` rule with the everyone-else variation appended."""
+    """A copy of an ``fr`` rule with the everyone-else variation appended.
+
+    A rule whose ``variations`` or ``trafficAllocation`` is not a list is returned
+    as it is, for ``build_rule`` to report with its path."""
     copy = dict(raw)
-    copy["variations"] = [*raw.get("variations", []), everyone_else]
+    variations = raw.get("variations") or []
+    traffic = raw.get("trafficAllocation") or []
+    if not isinstance(variations, list) or not isinstance(traffic, list):
+        return copy
+    copy["variations"] = [*variations, everyone_else]
     copy["trafficAllocation"] = [
-        *raw.get("trafficAllocation", []),
+        *traffic,
         {"entityId": everyone_else.get("id"), "endOfRange": 10000},
     ]
     return copy

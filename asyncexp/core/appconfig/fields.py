@@ -73,10 +73,17 @@ def text(
     return value
 
 
+def _finite(raw: int | float) -> bool:
+    try:
+        return math.isfinite(raw)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
 def number(raw: Any, path: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ConfigError(f"must be a number, not {type(raw).__name__}", path)
-    if not math.isfinite(raw):
+    if not _finite(raw):
         raise ConfigError("must be finite", path)
     return float(raw)
 
@@ -91,8 +98,11 @@ def timestamp(raw: Any, path: str) -> datetime | None:
             return timestamp(datetime.fromisoformat(raw), path)
         except ValueError:
             raise ConfigError(f"{raw!r} is not an ISO-8601 timestamp", path) from None
-    if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
-        return datetime.fromtimestamp(raw, UTC)
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and _finite(raw):
+        try:
+            return datetime.fromtimestamp(raw, UTC)
+        except (ValueError, OverflowError, OSError):  # outside the years 1–9999 or time_t
+            raise ConfigError("is not a representable epoch timestamp", path) from None
     raise ConfigError(f"must be a timestamp, not {type(raw).__name__}", path)
 
 

@@ -32,7 +32,7 @@ Evaluation rules (decisions of asyncexp where the vendor documentation is silent
   below ``P * 100``. Without ``seed::`` the compile-time ``default_seed`` is used
   (the flag key for flag variants, the run identity for audience rules), so a
   split is consistent within one flag and independent across flags. Non-string
-  values are hashed as their JSON text. The same value always lands in the
+  values are hashed as their JSON text; a value without one is unknown. The same value always lands in the
   same bucket, which gives variant lists their first-match-wins shares.
 """
 
@@ -351,7 +351,13 @@ class _Compiler:
             v = ctx.get(key)
             if v is None:
                 return None
-            text = v if isinstance(v, str) else orjson.dumps(v, default=str).decode()
+            if isinstance(v, str):
+                text = v
+            else:
+                try:
+                    text = orjson.dumps(v, default=str).decode()
+                except orjson.JSONEncodeError:  # no JSON text (a huge int, a cycle…)
+                    return None
             return split_bucket(prefix, text) < threshold
 
         return in_split

@@ -271,7 +271,7 @@ class _Parser:
         self.count_node(pos)
         if ch == '"':
             return Literal(self.string(), "string", pos)
-        if ch.isdigit() or ch in "+-.":
+        if ch in "0123456789+-.":  # ASCII only: "²".isdigit() is True, yet no token
             m = _BARE.match(text, pos)
             assert m is not None
             token = m.group()
@@ -288,6 +288,10 @@ class _Parser:
 
     def number_or_timestamp(self, token: str, pos: int) -> Literal:
         if _INT.fullmatch(token):
+            # Past 19 significant digits it is out of range anyway; checking first also
+            # keeps int() away from its 4300-digit ValueError.
+            if len(token.lstrip("+-").lstrip("0")) > 19:
+                raise self.error(f"integer {token[:32]}… is outside the 64-bit range", pos)
             value = int(token)
             if not _INT64_MIN <= value <= _INT64_MAX:
                 raise self.error(f"integer {token} is outside the 64-bit range", pos)

@@ -36,7 +36,12 @@ def to_number(v: Any) -> Any:
     if isinstance(v, int | float):
         return v
     if isinstance(v, str) and _NUMERIC.fullmatch(v):
-        return int(v) if v.lstrip("+-").isdigit() else float(v)
+        if v.lstrip("+-").isdigit():
+            try:
+                return int(v)
+            except ValueError:  # past int()'s 4300-digit limit: compare as a float
+                return float(v)
+        return float(v)
     return BAD
 
 
@@ -44,7 +49,10 @@ def to_string(v: Any) -> Any:
     if isinstance(v, str):
         return v
     if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
+        try:
+            return str(v)
+        except ValueError:  # more than 4300 digits: str() refuses, it matches no text
+            return BAD
     return BAD
 
 
