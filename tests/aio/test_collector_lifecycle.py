@@ -36,7 +36,9 @@ async def test_queue_full_drops_new_records_counts_and_logs_once(
             analytics.track("u", f"e{i}")
         manual_time.advance(10.0)
         analytics.track("u", "late")
-    assert collector.stats.produced == 3
+    # produced counts every submit, so produced == delivered + spooled + dropped holds
+    assert collector.stats.produced == 7
+    assert collector.stats.queued == 3
     assert collector.stats.dropped == {"queue_full": 4}
     assert [r.getMessage() for r in caplog.records] == [
         "BatchCollector queue is full (3 items): dropped 1 new item(s) since the last report",
@@ -97,7 +99,9 @@ async def test_close_deadline_counts_what_is_left(
     server: IngestionServer, make_analytics: Callable[..., Analytics]
 ) -> None:
     server.set_default("analysys", Reply(hang=True))
-    collector = BatchCollector(server.url, batch_size=2, max_concurrency=1, request_timeout=None)
+    collector = BatchCollector(
+        server.url, batch_size=2, max_concurrency=1, request_timeout=None, spool=False
+    )
     await collector.start()
     analytics = make_analytics(collector)
     for i in range(5):
@@ -107,6 +111,7 @@ async def test_close_deadline_counts_what_is_left(
     assert collector.stats.dropped == {"shutdown_timeout": 5}
     assert collector.stats.queued == 0
     assert collector.stats.in_flight == 0
+    assert collector.stats.settled
 
 
 async def test_owned_transport_is_closed(server: IngestionServer) -> None:

@@ -97,7 +97,7 @@ async def test_retries_exhausted_are_counted(
     server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
 ) -> None:
     server.set_default("analysys", Reply(status=502, code=None))
-    collector = collector_for(server, no_sleep)
+    collector = collector_for(server, no_sleep, spool=False)
     await collector.start()
     make_analytics(collector).track("u", "ev")
     await collector.flush()
@@ -115,7 +115,8 @@ async def test_connection_refused_is_retried(no_sleep: Any) -> None:
     collector.submit({"appid": "a", "xwho": "u", "xwhat": "e", "xwhen": 1, "xcontext": {}})
     await collector.flush()
     assert collector.stats.requests == 4
-    assert collector.stats.dropped == {"retries_exhausted": 1}
+    # the spool is on by default: the batch is kept on disk, not dropped
+    assert (collector.stats.spooled, collector.stats.dropped) == (1, {})
     assert no_sleep.delays == [0.5, 1.0, 2.0]
     assert "Connect" in (collector.stats.last_error or "")
     await collector.aclose()

@@ -8,7 +8,10 @@ A collector takes two kinds of item:
 
 ``submit`` is a plain call that never awaits and never blocks; everything slow
 happens in background tasks started by ``start``. Each item ends in exactly one
-counter: ``delivered``, or ``dropped[reason]`` with one of the ``DROP_*`` reasons.
+counter: ``delivered``, ``spooled`` (kept on disk for a later re-send), or
+``dropped[reason]`` with one of the ``DROP_*`` reasons. Once a collector is
+closed, ``produced == delivered + spooled + total_dropped`` (:meth:`CollectorStats.settled`);
+while it runs, the difference is ``queued + in_flight``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ __all__ = [
     "DROP_REJECTED",
     "DROP_RETRIES_EXHAUSTED",
     "DROP_SHUTDOWN_TIMEOUT",
+    "DROP_SPOOL_ERROR",
+    "DROP_SPOOL_FULL",
     "DROP_UNENCODABLE",
     "Collector",
     "CollectorStats",
@@ -39,7 +44,12 @@ DROP_REJECTED = "rejected"
 DROP_RETRIES_EXHAUSTED = "retries_exhausted"
 """Every retry failed (connection errors, timeouts, 5xx, 429, write errors)."""
 DROP_SHUTDOWN_TIMEOUT = "shutdown_timeout"
-"""Still queued or in flight when the close deadline passed."""
+"""Still queued or in flight when the close deadline passed, and not spooled."""
+DROP_SPOOL_FULL = "spool_full"
+"""Would have been spooled, but the spool was at its size cap (or, with
+``on_full="drop_oldest"``, was evicted later to make room)."""
+DROP_SPOOL_ERROR = "spool_error"
+"""Would have been spooled, but writing the spool file failed (see the log)."""
 DROP_UNENCODABLE = "unencodable"
 """The item could not be serialised to JSON."""
 DROP_INTERNAL_ERROR = "internal_error"
@@ -53,9 +63,11 @@ class CollectorStats:
     """Counters, readable at any time (``as_dict()`` for a snapshot)."""
 
     produced: int = 0
-    """Items accepted by ``submit``."""
+    """Items given to ``submit`` (including those it dropped at once)."""
     delivered: int = 0
     """Items acknowledged by the server (or written to disk)."""
+    spooled: int = 0
+    """Items written to the disk spool, to be re-sent later (by any process using it)."""
     dropped: dict[str, int] = field(default_factory=dict)
     """Items given up, by reason (see the ``DROP_*`` constants)."""
     retried: int = 0
@@ -72,6 +84,12 @@ class CollectorStats:
     """Times the background task died of an unexpected error and was restarted."""
     last_error: str | None = None
     """The most recent delivery or crash error, as text."""
+    replayed: int = 0
+    """Spooled items (from this run or an earlier one) re-sent and acknowledged."""
+    replay_dropped: int = 0
+    """Spooled items the server refused on re-send, or evicted for room; files removed."""
+    spool_corrupt: int = 0
+    """Spool files found unreadable and moved to ``corrupt/``."""
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
@@ -80,10 +98,16 @@ class CollectorStats:
     def total_dropped(self) -> int:
         return sum(self.dropped.values())
 
+    @property
+    def settled(self) -> bool:
+        """Every produced item is delivered, spooled or dropped (true after close)."""
+        return self.produced == self.delivered + self.spooled + self.total_dropped
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "produced": self.produced,
             "delivered": self.delivered,
+            "spooled": self.spooled,
             "dropped": dict(self.dropped),
             "retried": self.retried,
             "requests": self.requests,
@@ -92,6 +116,9 @@ class CollectorStats:
             "in_flight": self.in_flight,
             "crashes": self.crashes,
             "last_error": self.last_error,
+            "replayed": self.replayed,
+            "replay_dropped": self.replay_dropped,
+            "spool_corrupt": self.spool_corrupt,
         }
 
 

@@ -20,14 +20,25 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from asyncexp.aio.collectors.base import (
     DROP_REJECTED,
     DROP_RETRIES_EXHAUSTED,
+    DROP_SPOOL_ERROR,
+    DROP_SPOOL_FULL,
     DROP_UNENCODABLE,
 )
 from asyncexp.aio.collectors.pipeline import Clock, LaneKey, QueueCollector, WaitFn, wait_event
+from asyncexp.aio.collectors.replay import SpoolReplayer
+from asyncexp.aio.collectors.spool import (
+    OnFull,
+    SpoolBatch,
+    SpoolFull,
+    SpoolSetting,
+    SpoolStore,
+    resolve_spool,
+)
 from asyncexp.aio.collectors.wire import (
     OPTIMIZELY_HEADERS,
     Encoding,
@@ -47,12 +58,33 @@ from asyncexp.aio.http import (
 from asyncexp.core.events import UserEvent
 from asyncexp.errors import ArgumentTypeError, ConfigError
 
-__all__ = ["BatchCollector", "RealtimeCollector"]
+__all__ = ["BatchCollector", "HttpOptions", "RealtimeCollector"]
 
 logger = logging.getLogger("asyncexp.aio.collectors")
 
 _ANALYSYS_LANE: LaneKey = ("analysys",)
 Sleep = Callable[[float], Awaitable[Any]]
+
+
+class HttpOptions(TypedDict, total=False):
+    """Keywords both HTTP collectors take (defaults in ``_HttpCollector``)."""
+
+    request_timeout: float | None
+    encoding: Encoding
+    compress_level: int
+    optimizely_events_url: str | None
+    retry: RetryPolicy | None
+    close_timeout: float
+    spool: SpoolSetting
+    spool_max_bytes: int
+    spool_on_full: OnFull
+    replay_interval: float
+    clock: Clock
+    wait: WaitFn
+    sleep: Sleep
+    jitter: Callable[[], float]
+    wall_clock: Callable[[], float]
+    log_interval: float
 
 
 class _HttpCollector(QueueCollector):
@@ -65,18 +97,22 @@ class _HttpCollector(QueueCollector):
         max_interval: float,
         max_queue_size: int,
         max_concurrency: int,
-        request_timeout: float | None,
-        encoding: Encoding,
-        compress_level: int,
-        optimizely_events_url: str | None,
-        retry: RetryPolicy,
-        close_timeout: float,
-        clock: Clock,
-        wait: WaitFn,
-        sleep: Sleep,
-        jitter: Callable[[], float],
-        wall_clock: Callable[[], float],
-        log_interval: float,
+        request_timeout: float | None = 10.0,
+        encoding: Encoding = "gzip",
+        compress_level: int = 1,
+        optimizely_events_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        close_timeout: float = 10.0,
+        spool: SpoolSetting = True,
+        spool_max_bytes: int = 64 << 20,
+        spool_on_full: OnFull = "drop_new",
+        replay_interval: float = 30.0,
+        clock: Clock = time.monotonic,
+        wait: WaitFn = wait_event,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+        wall_clock: Callable[[], float] = time.time,
+        log_interval: float = 10.0,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -97,6 +133,8 @@ class _HttpCollector(QueueCollector):
             raise ConfigError(f"encoding: must be 'gzip' or 'json', got {encoding!r}")
         if request_timeout is not None and not request_timeout > 0:
             raise ConfigError(f"request_timeout: must be > 0 or None, got {request_timeout!r}")
+        if isinstance(replay_interval, bool) or not isinstance(replay_interval, int | float):
+            raise ConfigError(f"replay_interval: must be a number, got {replay_interval!r}")
         self._up_url = None if url is None else analysys_up_url(url)
         self._record_lane = None if url is None else _ANALYSYS_LANE
         self._encoding: Encoding = encoding
@@ -104,13 +142,49 @@ class _HttpCollector(QueueCollector):
         self._headers = analysys_headers(encoding)
         self._events_url = optimizely_events_url
         self._timeout = request_timeout
-        self._retry = retry
+        self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._jitter = jitter
         self._wall_clock = wall_clock
+        self._spool = resolve_spool(
+            spool, url or optimizely_events_url, spool_max_bytes, spool_on_full
+        )
+        self._replayer: SpoolReplayer | None = None
+        if self._spool is not None:
+            self._replayer = SpoolReplayer(
+                self._spool,
+                self._post,
+                self._stats,
+                retry=self._retry,
+                interval=float(replay_interval),
+                wait=wait_event,  # real time: the injected ``wait`` drives the queue only
+                sleep=sleep,
+                jitter=jitter,
+            )
         # Called with each Optimizely batch just before it is sent (the client's
         # LOG_EVENT notification); it must not raise into the sender.
         self.on_log_event: Callable[[str, Sequence[UserEvent]], None] | None = None
+
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def spool(self) -> SpoolStore | None:
+        """The disk spool, or ``None`` when it was turned off."""
+        return self._spool
+
+    @property
+    def replayer(self) -> SpoolReplayer | None:
+        return self._replayer
+
+    def _on_start(self) -> None:
+        if self._replayer is not None:
+            self._replayer.start()
+
+    async def _release(self) -> None:
+        if self._replayer is not None:
+            await self._replayer.aclose()
 
     def _lane_of(self, item: Any) -> LaneKey:
         if type(item) is dict:
@@ -124,21 +198,26 @@ class _HttpCollector(QueueCollector):
             f"submit: expected an Analysys record dict or a UserEvent, got {type(item).__name__}"
         )
 
-    async def _deliver(self, lane: LaneKey, items: list[Any]) -> None:
+    def _request_for(
+        self, lane: LaneKey, items: list[Any]
+    ) -> tuple[str, dict[str, str], bool, bytes | None, int]:
+        """``(url, headers, check_code, body, items in body)`` for a batch of one lane."""
         if lane == _ANALYSYS_LANE:
             assert self._up_url is not None
-            url, headers, check_code = self._up_url, self._headers, True
             body, sent = self._encode(items, self._encode_records)
-        else:
-            url, headers, check_code = lane[0], OPTIMIZELY_HEADERS, False
-            body, sent = self._encode(items, encode_optimizely)
-            if body is not None and self.on_log_event is not None:
-                try:
-                    self.on_log_event(url, items)
-                except Exception:
-                    logger.exception("on_log_event hook raised")
+            return self._up_url, self._headers, True, body, sent
+        body, sent = self._encode(items, encode_optimizely)
+        return lane[0], OPTIMIZELY_HEADERS, False, body, sent
+
+    async def _deliver(self, lane: LaneKey, items: list[Any]) -> None:
+        url, headers, check_code, body, sent = self._request_for(lane, items)
         if body is None:
             return
+        if lane != _ANALYSYS_LANE and self.on_log_event is not None:
+            try:
+                self.on_log_event(url, items)
+            except Exception:
+                logger.exception("on_log_event hook raised")
 
         async def attempt() -> Attempt:
             return await self._post(url, body, headers, check_code)
@@ -150,6 +229,16 @@ class _HttpCollector(QueueCollector):
         if outcome.ok:
             stats.delivered += sent
             return
+        if outcome.retryable and self._spool is not None:
+            logger.warning(
+                "%s: %d item(s) for %s not delivered after retries (%s); spooling them",
+                type(self).__name__,
+                sent,
+                url,
+                outcome.detail,
+            )
+            await self._to_spool(url, headers, body, sent, check_code)
+            return
         reason = DROP_RETRIES_EXHAUSTED if outcome.retryable else DROP_REJECTED
         stats.drop(reason, sent)
         logger.warning(
@@ -160,6 +249,40 @@ class _HttpCollector(QueueCollector):
             reason,
             outcome.detail,
         )
+
+    async def _spill(self, lane: LaneKey, items: list[Any]) -> int:
+        if self._spool is None:
+            return 0
+        url, headers, check_code, body, sent = self._request_for(lane, items)
+        if body is not None:
+            await self._to_spool(url, headers, body, sent, check_code)
+        return len(items)  # spooled, or counted as dropped by the encoder or the spool
+
+    async def _to_spool(
+        self, url: str, headers: dict[str, str], body: bytes, count: int, check_code: bool
+    ) -> None:
+        assert self._spool is not None
+        batch = SpoolBatch(url, dict(headers), body, count, check_code)
+        loop = asyncio.get_running_loop()
+        try:
+            evicted = await loop.run_in_executor(None, self._spool.write, batch)
+        except SpoolFull as exc:
+            self._stats.drop(DROP_SPOOL_FULL, count)
+            logger.warning(
+                "%s: spool full (%s); dropped %d item(s)", type(self).__name__, exc, count
+            )
+            return
+        except OSError as exc:
+            self._stats.drop(DROP_SPOOL_ERROR, count)
+            self._stats.last_error = f"spool write: {exc}"
+            logger.error(
+                "%s: spool write failed (%s); dropped %d item(s)", type(self).__name__, exc, count
+            )
+            return
+        self._stats.spooled += count
+        if evicted:
+            self._stats.replay_dropped += evicted
+            logger.warning("%s: spool full; evicted %d older item(s)", self._name, evicted)
 
     def _encode_records(self, items: Sequence[Any]) -> bytes:
         return encode_analysys(items, self._encoding, self._level)
@@ -226,27 +349,17 @@ class RealtimeCollector(_HttpCollector):
     """Sends each item in its own request, as soon as a background task can.
 
     ``max_concurrency`` requests run at once; the rest wait in the queue
-    (``max_queue_size``). Nothing is sent on the caller's stack.
+    (``max_queue_size``). Nothing is sent on the caller's stack. The other
+    keywords are :class:`HttpOptions`.
     """
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        request_timeout: float | None = 10.0,
         max_concurrency: int = 10,
         max_queue_size: int = 1000,
-        encoding: Encoding = "gzip",
-        compress_level: int = 1,
-        optimizely_events_url: str | None = None,
-        retry: RetryPolicy | None = None,
-        close_timeout: float = 10.0,
-        clock: Clock = time.monotonic,
-        wait: WaitFn = wait_event,
-        sleep: Sleep = asyncio.sleep,
-        jitter: Callable[[], float] = random.random,
-        wall_clock: Callable[[], float] = time.time,
-        log_interval: float = 10.0,
+        **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(
             url,
@@ -255,18 +368,7 @@ class RealtimeCollector(_HttpCollector):
             max_interval=0.0,
             max_queue_size=max_queue_size,
             max_concurrency=max_concurrency,
-            request_timeout=request_timeout,
-            encoding=encoding,
-            compress_level=compress_level,
-            optimizely_events_url=optimizely_events_url,
-            retry=retry or RetryPolicy(),
-            close_timeout=close_timeout,
-            clock=clock,
-            wait=wait,
-            sleep=sleep,
-            jitter=jitter,
-            wall_clock=wall_clock,
-            log_interval=log_interval,
+            **options,
         )
 
 
@@ -274,7 +376,8 @@ class BatchCollector(_HttpCollector):
     """Sends when ``batch_size`` items wait or the oldest waited ``max_interval`` seconds.
 
     At most ``max_request_size`` items per request; an Analysys ``$alias`` is
-    sent at once together with everything queued before it.
+    sent at once together with everything queued before it. The other keywords
+    are :class:`HttpOptions`.
     """
 
     def __init__(
@@ -285,19 +388,8 @@ class BatchCollector(_HttpCollector):
         batch_size: int = 20,
         max_request_size: int = 100,
         max_queue_size: int = 1000,
-        request_timeout: float | None = 10.0,
         max_concurrency: int = 4,
-        encoding: Encoding = "gzip",
-        compress_level: int = 1,
-        optimizely_events_url: str | None = None,
-        retry: RetryPolicy | None = None,
-        close_timeout: float = 10.0,
-        clock: Clock = time.monotonic,
-        wait: WaitFn = wait_event,
-        sleep: Sleep = asyncio.sleep,
-        jitter: Callable[[], float] = random.random,
-        wall_clock: Callable[[], float] = time.time,
-        log_interval: float = 10.0,
+        **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(
             url,
@@ -306,17 +398,6 @@ class BatchCollector(_HttpCollector):
             max_interval=max_interval,
             max_queue_size=max_queue_size,
             max_concurrency=max_concurrency,
-            request_timeout=request_timeout,
-            encoding=encoding,
-            compress_level=compress_level,
-            optimizely_events_url=optimizely_events_url,
-            retry=retry or RetryPolicy(),
-            close_timeout=close_timeout,
-            clock=clock,
-            wait=wait,
-            sleep=sleep,
-            jitter=jitter,
-            wall_clock=wall_clock,
-            log_interval=log_interval,
+            **options,
         )
         self._alias_is_urgent = True

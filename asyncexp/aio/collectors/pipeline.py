@@ -20,7 +20,7 @@ idempotent shutdown):
   what is still queued or in flight at the deadline is cancelled and counted as
   ``shutdown_timeout``. A second ``aclose`` waits for the first.
 * A dispatcher that crashes is logged, counted (``stats.crashes``) and
-  restarted; after ``_MAX_RESTARTS`` crashes in a row it is given up, queued items
+  restarted; after ``MAX_RESTARTS`` crashes in a row it is given up, queued items
   are counted as ``collector_failed`` and ``flush``/``aclose`` raise ``DeliveryError``.
 
 Time is injected: ``clock`` (monotonic seconds) and ``wait(event, timeout)``.
@@ -38,11 +38,10 @@ from typing import Any
 
 from asyncexp.aio.collectors.base import (
     DROP_COLLECTOR_FAILED,
-    DROP_INTERNAL_ERROR,
     DROP_QUEUE_FULL,
-    DROP_SHUTDOWN_TIMEOUT,
     CollectorStats,
 )
+from asyncexp.aio.collectors.dispatch import Dispatcher, Entry, LaneKey, SendInfo
 from asyncexp.aio.http import HttpTransport
 from asyncexp.core.events import UserEvent
 from asyncexp.errors import ClientClosedError, ConfigError, DeliveryError
@@ -55,10 +54,6 @@ Clock = Callable[[], float]
 WaitFn = Callable[[asyncio.Event, "float | None"], Awaitable[None]]
 """``wait(event, seconds)``: return once ``event`` is set or ``seconds`` passed; returning
 earlier is allowed (the dispatcher re-checks the time and waits again)."""
-Entry = tuple[int, float, Any]
-LaneKey = tuple[str, ...]
-
-_MAX_RESTARTS = 5
 _NEW, _RUNNING, _CLOSING, _CLOSED = range(4)
 
 
@@ -78,7 +73,7 @@ def _positive(name: str, value: float, *, integer: bool = False) -> None:
         raise ConfigError(f"{name}: must be an int >= 1, got {value!r}")
 
 
-class QueueCollector:
+class QueueCollector(Dispatcher):
     """Base of every collector; subclasses give ``_lane_of`` and ``_deliver``."""
 
     def __init__(
@@ -119,7 +114,8 @@ class QueueCollector:
         self._state = _NEW
         self._wakeup = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
-        self._sends: dict[asyncio.Task[None], int] = {}
+        self._sends: dict[asyncio.Task[None], SendInfo] = {}
+        self._abandoning = False
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._failure: BaseException | None = None
         self._closing: asyncio.Future[None] | None = None
@@ -143,8 +139,15 @@ class QueueCollector:
     async def _release(self) -> None:
         """Close what the subclass holds open (after the last delivery)."""
 
+    async def _spill(self, lane: LaneKey, items: list[Any]) -> int:
+        """Keep items the close deadline cut off (the disk spool); returns how many were kept."""
+        return 0
+
     def _needs_transport(self) -> bool:
         return True
+
+    def _on_start(self) -> None:
+        """Start the subclass's own tasks (with the dispatcher)."""
 
     # -- public API ---------------------------------------------------------------------
     @property
@@ -163,6 +166,7 @@ class QueueCollector:
         if lane_key is None:
             lane_key = self._lane_of(item)  # raises for an item of the wrong type
         stats = self._stats
+        stats.produced += 1
         if stats.queued >= self._max_queue or self._failure is not None:
             self._refuse()
             return
@@ -172,7 +176,6 @@ class QueueCollector:
         seq = self._seq
         self._seq = seq + 1
         lane.append((seq, self._clock(), item))
-        stats.produced += 1
         stats.queued += 1
         if is_record and self._alias_is_urgent and item.get("xwhat") == "$alias":  # type: ignore[union-attr]
             self._urgent[lane_key] = seq
@@ -197,6 +200,7 @@ class QueueCollector:
             self._runner = asyncio.get_running_loop().create_task(
                 self._supervise(), name=f"asyncexp-{type(self).__name__}"
             )
+            self._on_start()
 
     async def flush(self) -> None:
         if self._state >= _CLOSING:
@@ -239,146 +243,6 @@ class QueueCollector:
             self._full_logged_at = now
             self._full_since_log = 0
 
-    def _unsettled_floor(self) -> int:
-        floor = self._seq
-        for lane in self._lanes.values():
-            if lane and lane[0][0] < floor:
-                floor = lane[0][0]
-        for first in self._sends.values():
-            floor = min(floor, first)
-        return floor
-
-    async def _wait_settled(self, target: int) -> None:
-        if self._failure is not None:
-            raise DeliveryError("the collector's sender failed") from self._failure
-        if self._unsettled_floor() >= target:
-            return
-        future = asyncio.get_running_loop().create_future()
-        self._waiters.append((target, future))
-        self._wakeup.set()
-        try:
-            await future
-        finally:
-            if not future.done():
-                self._waiters.remove((target, future))
-
-    def _notify_waiters(self) -> None:
-        if not self._waiters:
-            return
-        floor = self._unsettled_floor()
-        keep: list[tuple[int, asyncio.Future[None]]] = []
-        for target, future in self._waiters:
-            if future.done():
-                continue
-            if target <= floor:
-                future.set_result(None)
-            else:
-                keep.append((target, future))
-        self._waiters = keep
-
-    async def _supervise(self) -> None:
-        crashes = 0
-        while True:
-            try:
-                await self._run()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                crashes += 1
-                self._stats.crashes += 1
-                self._stats.last_error = f"{type(exc).__name__}: {exc}"
-                logger.error("%s sender task crashed", type(self).__name__, exc_info=exc)
-                if crashes > _MAX_RESTARTS:
-                    self._give_up(exc)
-                    return
-                await asyncio.sleep(0)
-
-    def _give_up(self, exc: BaseException) -> None:
-        self._failure = exc
-        dropped = sum(len(lane) for lane in self._lanes.values())
-        self._lanes.clear()
-        self._stats.queued = 0
-        if dropped:
-            self._stats.drop(DROP_COLLECTOR_FAILED, dropped)
-        logger.error(
-            "%s gave up after repeated crashes; dropped %d queued item(s)",
-            type(self).__name__,
-            dropped,
-        )
-        for _, future in self._waiters:
-            if not future.done():
-                future.set_exception(DeliveryError("the collector's sender failed"))
-        self._waiters = []
-
-    async def _run(self) -> None:
-        while True:
-            self._wakeup.clear()
-            now = self._clock()
-            deadline = self._dispatch(now)
-            if self._state >= _CLOSING and not self._lanes and not self._sends:
-                return
-            timeout = None if deadline is None else max(0.0, deadline - now)
-            await self._wait(self._wakeup, timeout)
-
-    def _dispatch(self, now: float) -> float | None:
-        """Start sends for the lanes that are ready; the next time one becomes ready."""
-        force = self._state >= _CLOSING or bool(self._waiters)
-        next_deadline: float | None = None
-        for key in list(self._lanes):
-            lane = self._lanes[key]
-            while lane and len(self._sends) < self._max_concurrency:
-                urgent_seq = self._urgent.get(key)
-                oldest = lane[0][1]
-                if not (
-                    force
-                    or len(lane) >= self._batch_size
-                    or now - oldest >= self._max_interval
-                    or (urgent_seq is not None and lane[0][0] <= urgent_seq)
-                ):
-                    due = oldest + self._max_interval
-                    next_deadline = due if next_deadline is None else min(next_deadline, due)
-                    break
-                count = min(len(lane), self._max_request)
-                batch = [lane.popleft() for _ in range(count)]
-                if urgent_seq is not None and (not lane or lane[0][0] > urgent_seq):
-                    del self._urgent[key]
-                self._launch(key, batch)
-            if not lane:
-                del self._lanes[key]
-        return next_deadline
-
-    def _launch(self, key: LaneKey, batch: list[Entry]) -> None:
-        stats = self._stats
-        stats.queued -= len(batch)
-        stats.in_flight += len(batch)
-        task = asyncio.get_running_loop().create_task(self._send(key, batch))
-        self._sends[task] = batch[0][0]
-
-    async def _send(self, key: LaneKey, batch: list[Entry]) -> None:
-        stats = self._stats
-        try:
-            await self._deliver(key, [entry[2] for entry in batch])
-        except asyncio.CancelledError:
-            stats.drop(DROP_SHUTDOWN_TIMEOUT, len(batch))
-            raise
-        except Exception as exc:
-            stats.drop(DROP_INTERNAL_ERROR, len(batch))
-            stats.last_error = f"{type(exc).__name__}: {exc}"
-            logger.error(
-                "%s: a send failed unexpectedly; dropped %d item(s)",
-                type(self).__name__,
-                len(batch),
-                exc_info=exc,
-            )
-        finally:
-            stats.in_flight -= len(batch)
-            task = asyncio.current_task()
-            if task is not None:
-                self._sends.pop(task, None)
-            self._notify_waiters()
-            self._wakeup.set()
-
     async def _close(self, deadline: float) -> None:
         if self._state < _CLOSING:
             self._state = _CLOSING
@@ -400,21 +264,3 @@ class QueueCollector:
             self._notify_waiters()
         if self._failure is not None:
             raise DeliveryError("the collector's sender failed") from self._failure
-
-    async def _abandon(self, runner: asyncio.Task[None]) -> None:
-        runner.cancel()
-        sends = list(self._sends)
-        for task in sends:
-            task.cancel()
-        await asyncio.gather(runner, *sends, return_exceptions=True)
-        left = sum(len(lane) for lane in self._lanes.values())
-        self._lanes.clear()
-        self._stats.queued = 0
-        if left:
-            self._stats.drop(DROP_SHUTDOWN_TIMEOUT, left)
-        logger.warning(
-            "%s: close deadline passed; dropped %d queued and %d in-flight batch(es)",
-            type(self).__name__,
-            left,
-            len(sends),
-        )

@@ -1,0 +1,292 @@
+"""The disk spool: encoded request bodies that could not be delivered, kept for later.
+
+What goes in: a batch whose retries ran out, and everything still queued or in
+flight when a collector's close deadline passed. What is kept is the exact
+request (URL, headers, body), so a re-send carries the records' original times
+and ids byte for byte.
+
+Layout of ``directory``:
+
+* ``<created_ns>-<pid>-<n>.batch``: one request each; the name sorts oldest first.
+  Line 1 is a JSON header (``v``, ``url``, ``headers``, ``count``, ``check_code``,
+  ``length``, ``sha256``), then exactly ``length`` body bytes.
+* A file being re-sent is held under an exclusive ``flock`` by the sending
+  process, so pre-forked workers sharing a spool never send it twice at once;
+  the kernel drops the lock when a process dies, so a crash loses nothing.
+* ``corrupt/``: files that failed to parse or to match their checksum, moved
+  aside (never deleted, never fatal) and logged once each.
+
+Files are written to a temporary name, fsynced and renamed, so a reader never
+sees half a file. A file is removed only after the server acknowledged it.
+
+Size cap: ``max_bytes`` of ``.batch`` files. A new batch that does not fit is
+dropped (``on_full="drop_new"``, the default, like the queue) or makes room by
+deleting the oldest files (``"drop_oldest"``); either way the items are counted.
+
+Every method here blocks on the file system: the collectors call them through
+the loop's executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Union
+
+import orjson
+
+from asyncexp.errors import ConfigError
+
+__all__ = [
+    "Claim",
+    "OnFull",
+    "SpoolBatch",
+    "SpoolFull",
+    "SpoolSetting",
+    "SpoolStore",
+    "default_spool_dir",
+    "resolve_spool",
+]
+
+logger = logging.getLogger("asyncexp.aio.collectors.spool")
+
+OnFull = Literal["drop_new", "drop_oldest"]
+_SUFFIX = ".batch"
+_MAX_HEADER = 64 * 1024
+
+
+def default_spool_dir(name: str) -> Path:
+    """``$ASYNCEXP_SPOOL_DIR/<name>``, else ``<XDG cache or ~/.cache>/asyncexp/spool/<name>``."""
+    root = os.environ.get("ASYNCEXP_SPOOL_DIR")
+    if root:
+        return Path(root) / name
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "asyncexp" / "spool" / name
+
+
+SpoolSetting = Union["SpoolStore", str, "os.PathLike[str]", bool]
+"""``True``: the default directory; ``False``: no spool; a path; or a :class:`SpoolStore`."""
+
+
+def resolve_spool(
+    setting: SpoolSetting, destination: str | None, max_bytes: int, on_full: OnFull
+) -> SpoolStore | None:
+    """The store a collector uses; the default directory is named after its destination."""
+    if setting is False:
+        return None
+    if isinstance(setting, SpoolStore):
+        return setting
+    if setting is True:
+        digest = hashlib.sha256((destination or "optimizely-events").encode()).hexdigest()
+        return SpoolStore(default_spool_dir(digest[:16]), max_bytes=max_bytes, on_full=on_full)
+    if isinstance(setting, str | os.PathLike):
+        return SpoolStore(setting, max_bytes=max_bytes, on_full=on_full)
+    raise ConfigError(f"spool: must be a bool, a path or a SpoolStore, got {setting!r}")
+
+
+class SpoolFull(Exception):  # noqa: N818 - a signal between spool and collector, never raised to users
+    """The batch does not fit under ``max_bytes`` with ``on_full="drop_new"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A spool file locked by this process, and its open descriptor."""
+
+    path: Path
+    fd: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolBatch:
+    """One spooled request."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    count: int
+    check_code: bool
+
+
+class SpoolStore:
+    """A directory of spooled requests (see the module docstring)."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int = 64 << 20,
+        on_full: OnFull = "drop_new",
+    ) -> None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ConfigError(f"spool max_bytes: must be an int >= 1, got {max_bytes!r}")
+        if on_full not in ("drop_new", "drop_oldest"):
+            raise ConfigError(
+                f"spool on_full: must be 'drop_new' or 'drop_oldest', got {on_full!r}"
+            )
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.on_full: OnFull = on_full
+        self._names = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"SpoolStore({str(self.directory)!r}, max_bytes={self.max_bytes})"
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, batch: SpoolBatch) -> int:
+        """Store ``batch``; returns the items dropped from older files to make room.
+
+        Raises :class:`SpoolFull` (``drop_new``) or ``OSError``.
+        """
+        header = orjson.dumps(
+            {
+                "v": 1,
+                "url": batch.url,
+                "headers": batch.headers,
+                "count": batch.count,
+                "check_code": batch.check_code,
+                "length": len(batch.body),
+                "sha256": hashlib.sha256(batch.body).hexdigest(),
+            }
+        )
+        data = header + b"\n" + batch.body
+        self.directory.mkdir(parents=True, exist_ok=True)
+        evicted = self._make_room(len(data))
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._names):06d}{_SUFFIX}"
+        temp = self.directory / f".{name}.tmp"
+        with open(temp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, self.directory / name)
+        return evicted
+
+    def _make_room(self, size: int) -> int:
+        files = self._batch_files()
+        used = sum(size_ for _, size_ in files)
+        if used + size <= self.max_bytes:
+            return 0
+        if self.on_full == "drop_new" or size > self.max_bytes:
+            raise SpoolFull(f"spool holds {used} of {self.max_bytes} bytes")
+        evicted = 0
+        for path, size_ in files:  # oldest first
+            if used + size <= self.max_bytes:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                evicted += self._count_of(path)
+                path.unlink()
+                used -= size_
+        return evicted
+
+    # -- reading ---------------------------------------------------------------------------
+    def pending(self) -> list[Path]:
+        """Unclaimed batch files, oldest first."""
+        return [path for path, _ in self._batch_files()]
+
+    def bytes_used(self) -> int:
+        return sum(size for _, size in self._batch_files())
+
+    def claim(self, path: Path) -> Claim | None:
+        """Lock ``path`` for this process; ``None`` if another process is sending it or it is gone.
+
+        The lock is an ``flock``: the kernel drops it when the process dies, so a
+        crash mid-send leaves the file for the next run.
+        """
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        if os.fstat(fd).st_nlink == 0:  # acknowledged and removed while we waited
+            os.close(fd)
+            return None
+        return Claim(path, fd)
+
+    def release(self, claim: Claim) -> None:
+        """Give a claimed file back (the send failed; it is tried again later)."""
+        os.close(claim.fd)
+
+    def remove(self, claim: Claim) -> None:
+        """The server acknowledged it: delete, then unlock."""
+        with contextlib.suppress(FileNotFoundError):
+            claim.path.unlink()
+        os.close(claim.fd)
+
+    def read(self, claim: Claim) -> SpoolBatch:
+        """Parse a claimed file; raises ``ValueError`` when it is corrupt or partial."""
+        with open(claim.fd, "rb", closefd=False) as handle:
+            handle.seek(0)
+            data = handle.read()
+        newline = data.find(b"\n", 0, _MAX_HEADER)
+        if newline < 0:
+            raise ValueError("no header line")
+        try:
+            header = orjson.loads(data[:newline])
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"header is not JSON: {exc}") from exc
+        body = data[newline + 1 :]
+        try:
+            ok = (
+                header["v"] == 1
+                and isinstance(header["url"], str)
+                and header["url"].startswith(("http://", "https://"))
+                and isinstance(header["headers"], dict)
+                and all(isinstance(v, str) for v in header["headers"].values())
+                and type(header["count"]) is int
+                and header["count"] >= 0
+                and type(header["check_code"]) is bool
+                and header["length"] == len(body)
+                and header["sha256"] == hashlib.sha256(body).hexdigest()
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"header field missing or mistyped: {exc!r}") from exc
+        if not ok:
+            raise ValueError("header does not match the body (partial or damaged file)")
+        return SpoolBatch(
+            header["url"], header["headers"], body, header["count"], header["check_code"]
+        )
+
+    def quarantine(self, claim: Claim, reason: str) -> Path:
+        """Move a corrupt file into ``corrupt/`` and say so once."""
+        target_dir = self.directory / "corrupt"
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / claim.path.name
+        os.replace(claim.path, target)
+        os.close(claim.fd)
+        logger.warning(
+            "spool file %s is unreadable (%s); moved to %s", claim.path.name, reason, target
+        )
+        return target
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _glob(self, pattern: str) -> Iterator[Path]:
+        if not self.directory.is_dir():
+            return iter(())
+        return self.directory.glob(pattern)
+
+    def _batch_files(self) -> list[tuple[Path, int]]:
+        out: list[tuple[Path, int]] = []
+        for path in self._glob(f"*{_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                out.append((path, path.stat().st_size))
+        out.sort(key=lambda item: item[0].name)
+        return out
+
+    def _count_of(self, path: Path) -> int:
+        try:
+            with open(path, "rb") as handle:
+                count = orjson.loads(handle.readline(_MAX_HEADER)).get("count", 0)
+        except (OSError, ValueError, AttributeError):
+            return 0
+        return count if type(count) is int else 0
