@@ -16,7 +16,9 @@ logged at DEBUG, or at WARNING in debug mode 1 and 2.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -36,7 +38,10 @@ from asyncexp.core.analytics import (
 )
 from asyncexp.errors import ConfigError, ValidationError
 
-__all__ = ["Analytics", "AnalyticsStats"]
+__all__ = ["RECORD_ID", "Analytics", "AnalyticsStats"]
+
+RECORD_ID = "$record_id"
+"""The xcontext key of each record's stable id (see ``Analytics(record_ids=)``)."""
 
 logger = logging.getLogger("asyncexp.analytics")
 
@@ -66,10 +71,20 @@ class Analytics:
         debug: int = 0,
         on_invalid: Literal["raise", "drop"] = "raise",
         clock: Callable[[], int] = _epoch_ms,
+        record_ids: bool = True,
     ) -> None:
         if on_invalid not in ("raise", "drop"):
             raise ConfigError(f"on_invalid: must be 'raise' or 'drop', got {on_invalid!r}")
-        self._settings = RecordSettings(app_key=app_key, debug=debug)
+        if type(record_ids) is not bool:
+            raise ConfigError(f"record_ids: must be a bool, got {record_ids!r}")
+        self._settings = RecordSettings(
+            app_key=app_key, debug=debug, reserved_keys=1 if record_ids else 0
+        )
+        # "$record_id": a random per-instance prefix and a counter, unique across
+        # processes and restarts, and stable through retries and the spool (it is
+        # part of the encoded body), so a receiver can de-duplicate re-sends.
+        self._id_prefix = os.urandom(9).hex() + "-" if record_ids else None
+        self._id_counter = itertools.count(1)
         self._collector = collector
         self._drop_invalid = on_invalid == "drop"
         self._clock = clock
@@ -120,6 +135,8 @@ class Analytics:
             return
         if warnings:
             self._log_warnings(warnings)
+        if self._id_prefix is not None:
+            record["xcontext"][RECORD_ID] = f"{self._id_prefix}{next(self._id_counter):x}"
         self._collector.submit(record)
         self.stats.records += 1
 
@@ -276,6 +293,8 @@ class Analytics:
         if warnings:
             self._log_warnings(warnings)
         if record is not None:
+            if self._id_prefix is not None:
+                record["xcontext"][RECORD_ID] = f"{self._id_prefix}{next(self._id_counter):x}"
             self._collector.submit(record)
             self.stats.records += 1
 

@@ -112,6 +112,7 @@ class Client:
         app_key: str | None = None,
         debug: int = 0,
         on_invalid: Literal["raise", "drop"] = "raise",
+        record_ids: bool = True,
         odp_disabled: bool = False,
         odp_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -155,7 +156,12 @@ class Client:
         self._analytics: Analytics | None = None
         if collector is not None and app_key is not None:
             self._analytics = Analytics(
-                collector, app_key=app_key, debug=debug, on_invalid=on_invalid, clock=self._clock_ms
+                collector,
+                app_key=app_key,
+                debug=debug,
+                on_invalid=on_invalid,
+                clock=self._clock_ms,
+                record_ids=record_ids,
             )
         # AppConfig experiment runs share the collector and the clock; polling starts
         # with the client only when sources are given.

@@ -90,6 +90,8 @@ class RecordSettings:
     lib_version: str = LIB_VERSION
     known_names: set[str] = field(default_factory=set, compare=False, repr=False)
     known_keys: set[str] = field(default_factory=set, compare=False, repr=False)
+    reserved_keys: int = 0
+    """xcontext keys the shell adds after building (``$record_id``), counted in the limit."""
     tails: dict[tuple[str | None, bool], dict[str, Any]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -144,7 +146,7 @@ def _record(
     context.update(_tail(settings, platform, is_login) if tail is None else tail)
     if original_id is not None:
         context["$original_id"] = original_id
-    if len(context) > MAX_XCONTEXT_KEYS:
+    if len(context) > MAX_XCONTEXT_KEYS - settings.reserved_keys:
         raise ValidationError(
             f"properties: xcontext holds at most {MAX_XCONTEXT_KEYS} keys including the "
             f"client's own, got {len(context)}"

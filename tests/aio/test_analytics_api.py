@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from asyncexp.analytics import Analytics
+from asyncexp.aio.collectors import BatchCollector
+from asyncexp.analytics import RECORD_ID, Analytics
 from asyncexp.errors import ConfigError, ValidationError
+from asyncexp.testing_server import IngestionServer, Reply
 
 T0 = 1_700_000_000_000
 
@@ -113,3 +115,48 @@ def test_settings_are_checked(capture: Any) -> None:
         Analytics(capture, app_key="a", debug=5)
     with pytest.raises(ConfigError, match="app_key"):
         Analytics(capture, app_key="x" * 256)
+
+
+def test_every_record_carries_a_unique_record_id(
+    capture: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    first = make_analytics(capture)
+    second = make_analytics(capture)  # another client, process or restart
+    for analytics in (first, second):
+        analytics.track("u", "e", {"n": 1})
+        analytics.alias("login", "u")
+        analytics.profile_set("login", {"vip": True})
+        analytics.profile_unset("login", ["vip"])
+        analytics.profile_delete("login")
+    ids = [item["xcontext"][RECORD_ID] for item in capture.items]
+    assert len(ids) == 10
+    assert len(set(ids)) == 10
+    assert all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids)
+
+
+def test_record_ids_can_be_turned_off_and_count_towards_the_key_limit(
+    capture: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    plain = make_analytics(capture, record_ids=False)
+    plain.track("u", "e")
+    assert RECORD_ID not in capture.items[0]["xcontext"]
+    # 295 own keys + 5 client keys = 300: fits only without the id
+    props = {f"p{i}": i for i in range(295)}
+    plain.track("u", "e", props)
+    with pytest.raises(ValidationError, match="at most 300"):
+        make_analytics(capture).track("u", "e", props)
+    with pytest.raises(ConfigError, match="record_ids"):
+        make_analytics(capture, record_ids=1)
+
+
+async def test_a_record_id_is_the_same_on_every_resend(
+    server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
+) -> None:
+    server.script("analysys", Reply(status=503, code=None))
+    collector = BatchCollector(server.url, batch_size=1, sleep=no_sleep, jitter=lambda: 0.0)
+    await collector.start()
+    make_analytics(collector).track("u", "e")
+    await collector.flush()
+    first, second = server.requests
+    assert first.payload[0]["xcontext"][RECORD_ID] == second.payload[0]["xcontext"][RECORD_ID]
+    await collector.aclose()
