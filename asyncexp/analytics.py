@@ -136,7 +136,7 @@ class Analytics:
         if warnings:
             self._log_warnings(warnings)
         if self._id_prefix is not None:
-            record["xcontext"][RECORD_ID] = f"{self._id_prefix}{next(self._id_counter):x}"
+            record["xcontext"][RECORD_ID] = self._id_prefix + str(next(self._id_counter))
         self._collector.submit(record)
         self.stats.records += 1
 
@@ -294,7 +294,7 @@ class Analytics:
             self._log_warnings(warnings)
         if record is not None:
             if self._id_prefix is not None:
-                record["xcontext"][RECORD_ID] = f"{self._id_prefix}{next(self._id_counter):x}"
+                record["xcontext"][RECORD_ID] = self._id_prefix + str(next(self._id_counter))
             self._collector.submit(record)
             self.stats.records += 1
 
