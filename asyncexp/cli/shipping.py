@@ -132,7 +132,7 @@ class _Sender:
         )
 
     async def _post(self, body: bytes) -> Attempt:
-        # The collectors' rules (http_collectors._HttpCollector._post): 2xx and code 200.
+        # The collectors' rules (http_sender.HttpSender._post): 2xx and code 200.
         try:
             response = await self._transport.post(
                 self._url, body, headers=self._headers, timeout=self._timeout
