@@ -32,8 +32,9 @@ Evaluation rules (decisions of asyncexp where the vendor documentation is silent
   below ``P * 100``. Without ``seed::`` the compile-time ``default_seed`` is used
   (the flag key for flag variants, the run identity for audience rules), so a
   split is consistent within one flag and independent across flags. Non-string
-  values are hashed as their JSON text; a value without one is unknown. The same value always lands in the
-  same bucket, which gives variant lists their first-match-wins shares.
+  values are hashed as their JSON text; a value without one is unknown. The
+  same value always lands in the same bucket, which gives variant lists their
+  first-match-wins shares.
 """
 
 from __future__ import annotations
