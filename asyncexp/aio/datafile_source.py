@@ -6,7 +6,8 @@ Rules:
   (Optimizely ``https://cdn.optimizely.com/datafiles/{sdk_key}.json``,
   Eyeofcloud ``https://cdn.eyeofcloud.com/datafiles/{sdk_key}.json``); with an
   access token, the vendor's authenticated template and ``Authorization: Bearer``.
-  The token goes only to that URL and never into logs or reprs.
+  The token goes only to that URL and never into logs, reprs or exception
+  messages; one with control characters is refused at construction.
 * Requests send both ``If-None-Match`` (ETag) and ``If-Modified-Since``
   (Last-Modified). The validators are stored only once a body parsed, so a bad
   200 cannot pin the client to 304s (the reference stores them first).
@@ -105,6 +106,11 @@ class DatafileSource:
             raise ConfigError(f"update_interval must be positive, got {update_interval}")
         if update_interval < 30:
             logger.warning("Polling intervals below 30 seconds are not recommended.")
+        if access_token is not None and (
+            not isinstance(access_token, str)
+            or any(ch < " " or ch == "\x7f" for ch in access_token)
+        ):  # the message never quotes the token
+            raise ConfigError("datafile_access_token must be a str without control characters")
         self.url = url
         self._headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
         self._on_config = on_config

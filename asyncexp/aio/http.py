@@ -5,7 +5,8 @@ created lazily by the first request, inside the running loop (so constructing
 a transport never needs a loop), and closed by :meth:`HttpTransport.aclose`. A
 request returns the status, headers and body bytes (capped in size), or raises
 :class:`TransportError` when no response came back (connection refused or
-reset, DNS failure, timeout, body too large).
+reset, DNS failure, timeout, body too large, or a request aiohttp refuses to
+send, such as a header value with a control character).
 
 Retry policy (:class:`RetryPolicy`, applied by :func:`call_with_retries`):
 
@@ -134,6 +135,12 @@ class HttpTransport:
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:
+            # aiohttp refuses to send, e.g. a header value with a control character.
+            # Its text is not repeated: it could quote a header, and headers hold keys.
+            raise TransportError(
+                f"{method} {url}: the request could not be sent ({type(exc).__name__})"
+            ) from None
 
     async def post(
         self,

@@ -89,7 +89,7 @@ class ProjectConfig:
     global_holdouts: tuple[Rule, ...] = field(repr=False)
     local_holdouts: Mapping[str, tuple[Rule, ...]] = field(repr=False)  # by rule id
     odp_host: str | None
-    odp_public_key: str | None
+    odp_public_key: str | None = field(repr=False)  # a credential: kept out of reprs
     segments: tuple[str, ...]
     event_context: EventContext = field(repr=False)
     datafile_text: str = field(repr=False)
@@ -309,6 +309,9 @@ def _events(doc: Mapping[str, Any]) -> dict[str, Event]:
         path = f"events[{i}]"
         obj = req_obj(raw, path)
         key = req_str(obj, "key", path)
+        if "experimentIds" in obj and obj["experimentIds"] is None:
+            # The reference's schema requires an array here (and the config view lists it).
+            raise ConfigError("expected a list, got null", f"{path}.experimentIds")
         out[key] = Event(
             req_str(obj, "id", path), key, str_list(obj, "experimentIds", path, required=True)
         )
