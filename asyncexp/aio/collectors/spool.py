@@ -158,14 +158,21 @@ class SpoolStore:
         )
         data = header + b"\n" + batch.body
         self.directory.mkdir(parents=True, exist_ok=True)
-        evicted = self._make_room(len(data))
-        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._names):06d}{_SUFFIX}"
-        temp = self.directory / f".{name}.tmp"
-        with open(temp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, self.directory / name)
+        # The room check and the write are one step under a directory lock:
+        # executor threads and pre-forked workers share the cap.
+        lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            evicted = self._make_room(len(data))
+            name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._names):06d}{_SUFFIX}"
+            temp = self.directory / f".{name}.tmp"
+            with open(temp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, self.directory / name)
+        finally:
+            os.close(lock)  # closing the descriptor releases the lock
         return evicted
 
     def _make_room(self, size: int) -> int:
@@ -179,10 +186,14 @@ class SpoolStore:
         for path, size_ in files:  # oldest first
             if used + size <= self.max_bytes:
                 break
-            with contextlib.suppress(FileNotFoundError):
-                evicted += self._count_of(path)
-                path.unlink()
-                used -= size_
+            claim = self.claim(path)
+            if claim is None:  # being re-sent right now (or gone): not ours to evict
+                continue
+            evicted += self._count_of(path)
+            self.remove(claim)
+            used -= size_
+        if used + size > self.max_bytes:
+            raise SpoolFull(f"spool holds {used} of {self.max_bytes} bytes, all being re-sent")
         return evicted
 
     # -- reading ---------------------------------------------------------------------------
