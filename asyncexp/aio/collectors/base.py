@@ -46,8 +46,8 @@ DROP_RETRIES_EXHAUSTED = "retries_exhausted"
 DROP_SHUTDOWN_TIMEOUT = "shutdown_timeout"
 """Still queued or in flight when the close deadline passed, and not spooled."""
 DROP_SPOOL_FULL = "spool_full"
-"""Would have been spooled, but the spool was at its size cap (or, with
-``on_full="drop_oldest"``, was evicted later to make room)."""
+"""Would have been spooled, but the spool was at its size cap. (Items evicted
+later by ``on_full="drop_oldest"`` are counted in ``stats.replay_dropped``.)"""
 DROP_SPOOL_ERROR = "spool_error"
 """Would have been spooled, but writing the spool file failed (see the log)."""
 DROP_UNENCODABLE = "unencodable"

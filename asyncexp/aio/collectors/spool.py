@@ -21,7 +21,10 @@ sees half a file. A file is removed only after the server acknowledged it.
 
 Size cap: ``max_bytes`` of ``.batch`` files. A new batch that does not fit is
 dropped (``on_full="drop_new"``, the default, like the queue) or makes room by
-deleting the oldest files (``"drop_oldest"``); either way the items are counted.
+deleting the oldest files (``"drop_oldest"``), skipping files another sender
+is re-sending right now (if only those are left, the new batch is dropped);
+either way the items are counted. Check and write happen under a directory
+``flock``, so concurrent writers (threads, pre-forked workers) share the cap.
 
 Every method here blocks on the file system: the collectors call them through
 the loop's executor.
