@@ -193,7 +193,7 @@ def seeds(target: str) -> list[bytes]:
                 '(and (eq $country "US") (gte $age 18) (in $plan ["pro", "team"]))',
                 '(or (begins_with $id "a") (not (exists key::"x")) (lt $ts 2024-01-31T00:00Z))',
                 '(matches in::$email pattern::"^[a-z]+@example\\\\.com$")',
-                '(split pct::33.3 by::$userId seed::"s")',
+                '(split pct::33.3 by::$id seed::"s")',
                 "(and (gt $score 1.5e3) (lte $n -7) (eq $flag true))",
             )
         ]
@@ -276,6 +276,64 @@ JSON_VALUES: list[Any] = [
     ["not"],
     {"type": "custom_attribute", "name": "age", "match": "exact", "value": 1},
 ]
+
+
+_JSON_TOKENS = [
+    b"null",
+    b"true",
+    b"false",
+    b"[]",
+    b"{}",
+    b'""',
+    b"NaN",
+    b"1e999",
+    b"-0",
+    b"\\u0000",
+]
+DICTIONARY: dict[str, list[bytes]] = {
+    "rules": [
+        *(op.encode() for op in ("and", "or", "not", "eq", "gt", "gte", "lt", "lte", "in")),
+        *(op.encode() for op in ("begins_with", "ends_with", "contains", "matches", "exists")),
+        *(op.encode() for op in ("split", "pct::", "by::", "seed::", "key::", "in::")),
+        b"pattern::",
+        b"$",
+        b"::",
+        b"true",
+        b"false",
+        b"\\u00e9",
+        b"\\q",
+        "\u00b2".encode(),  # superscript two: isdigit() but not a digit token
+        "\u0663".encode(),  # arabic-indic three
+        b"9" * 64,
+        b"2024-01-31T00:00:00Z",
+        b"1e308",
+    ],
+    "datafile": [
+        *_JSON_TOKENS,
+        *(
+            f'"{key}"'.encode()
+            for key in (
+                "type",
+                "match",
+                "value",
+                "name",
+                "audienceConditions",
+                "rolloutId",
+                "experimentIds",
+                "variations",
+                "trafficAllocation",
+                "fr",
+                "qualified",
+                "exact",
+                "semver_lt",
+            )
+        ),
+    ],
+    "conditions": [*_JSON_TOKENS, b'"and"', b'"or"', b'"not"', b'"semver_eq"', b'"exists"'],
+    "run": [*_JSON_TOKENS, b'"Weight"', b'"StartedAt"', b'"ExposurePercentage"', b"1e400"],
+    "analysys": [b"H4sI", b'{"code":', b"200", b"=="],
+    "graphql": [*_JSON_TOKENS, b'"errors"', b'"extensions"', b'"edges"', b'"node"'],
+}
 
 
 def mutate_bytes(data: bytes, rng: random.Random, corpus: list[bytes]) -> bytes:
@@ -436,6 +494,11 @@ def run_random(name: str, seconds: float, seed: int, findings: Findings) -> None
     findings.write()
 
 
+def _dict_entry(token: bytes) -> str:
+    """A libFuzzer dictionary entry: printable ASCII as is, every other byte as \\xNN."""
+    return "".join(chr(b) if 32 <= b < 127 and b not in b'"\\' else f"\\x{b:02x}" for b in token)
+
+
 def run_atheris(name: str, seconds: float, seed: int, findings: Findings, extra: list[str]) -> None:
     import atheris
 
@@ -459,7 +522,10 @@ def run_atheris(name: str, seconds: float, seed: int, findings: Findings, extra:
             out = atheris.Mutate(data, max_size)
         return out[:max_size]
 
-    max_len = max(len(d) for d in seeds(name)) * 4
+    # Rules may be up to 16 KiB long (the parser's limit); JSON inputs grow from their seeds.
+    max_len = 16_400 if name == "rules" else max(len(d) for d in seeds(name)) * 4
+    dictionary = findings.artifacts / f"{name}.dict"
+    dictionary.write_text("".join(f'"{_dict_entry(token)}"\n' for token in DICTIONARY[name]))
     argv = [
         sys.argv[0],
         f"-max_total_time={int(seconds)}",
@@ -467,6 +533,7 @@ def run_atheris(name: str, seconds: float, seed: int, findings: Findings, extra:
         f"-max_len={max(4096, max_len)}",
         "-print_final_stats=1",
         f"-artifact_prefix={findings.artifacts}/{name}-",
+        f"-dict={dictionary}",
         str(corpus_dir),
         *extra,
     ]

@@ -2,9 +2,11 @@
 
 Inputs: random JSON-ish documents, valid datafiles with random edits (deleted,
 replaced and retyped fields, deep nesting, huge numbers, NaN), damaged bytes
-(non-UTF-8 included), and nesting of 10,000 levels at every place a parser
-recurses. A datafile that parses must also decide every flag and build its
-config view without raising.
+(non-UTF-8 included), every field of the small seed datafiles deleted or
+retyped one at a time (exhaustive, not random), and nesting of 10,000 levels
+at every place a parser recurses. A datafile that parses must also decide
+every flag (with reasons), take a conversion and build its config view
+without raising.
 """
 
 from __future__ import annotations

@@ -244,7 +244,12 @@ def appconfig_options(endpoint: str) -> dict[str, Any]:
 
 
 def make_client(
-    datafile_url: str, odp_host: str | None, appconfig_url: str, collector: BatchCollector
+    datafile_url: str,
+    odp_host: str | None,
+    appconfig_url: str,
+    collector: BatchCollector,
+    *,
+    ready_timeout: float = 5,
 ) -> Client:
     odp_options: dict[str, Any] = {"sleep": no_sleep, "event_flush_interval": 0.01}
     if odp_host is not None:
@@ -254,7 +259,7 @@ def make_client(
         datafile_access_token=TOKEN,
         url_template=datafile_url + "/datafiles/auth/{sdk_key}.json",
         request_timeout=5,
-        ready_timeout=5,
+        ready_timeout=ready_timeout,
         collector=collector,
         app_key="shop-app-key-not-a-secret",
         appconfig_sources=[RunSource("app1", "exp1", 3)],
@@ -385,8 +390,7 @@ async def test_refused_connections(
 ) -> None:
     nowhere = f"http://127.0.0.1:{closed_port()}"
     collector = BatchCollector(ingest.url, max_interval=0.01)
-    client = make_client(nowhere, nowhere, nowhere, collector)
-    client._ready_timeout = 0  # nothing will come: do not wait for it
+    client = make_client(nowhere, nowhere, nowhere, collector, ready_timeout=0)  # none comes
     async with client:
         assert client.config is None
         assert await client.refresh() is False
