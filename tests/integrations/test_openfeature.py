@@ -506,12 +506,22 @@ async def test_owned_client_is_started_by_openfeature_and_closed_at_shutdown(
     client: Client, collector: CapturingCollector
 ) -> None:
     provider = AsyncExpProvider(client, owns_client=True)
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def on_ready(details: EventDetails) -> None:  # runs on OpenFeature's worker thread
+        loop.call_soon_threadsafe(lambda: ready.done() or ready.set_result(None))
+
     api.set_provider(provider)  # initialize runs on an OpenFeature worker thread
     flags = api.get_client()
-    for _ in range(500):
-        if flags.get_provider_status() == ProviderStatus.READY:
-            break
-        await asyncio.sleep(0.01)
+    # registered after set_provider: a handler fires at once for a provider already
+    # READY, so registering earlier would see the previous (default) provider
+    flags.add_handler(ProviderEvent.PROVIDER_READY, on_ready)
+    try:
+        async with asyncio.timeout(30):
+            await ready
+    finally:
+        flags.remove_handler(ProviderEvent.PROVIDER_READY, on_ready)
     assert flags.get_provider_status() == ProviderStatus.READY
     assert collector.started
     api.shutdown()  # on the loop thread: the close is scheduled
