@@ -37,6 +37,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from asyncexp.testing_loopback import LoopbackSite
+
 __all__ = ["INVALID_IDENTIFIER_ERROR", "OdpRequest", "OdpServer"]
 
 INVALID_IDENTIFIER_ERROR = "INVALID_IDENTIFIER_EXCEPTION"
@@ -111,23 +113,16 @@ class OdpServer:
         # Any prefix: the client posts to ``{host}/v3/...`` and the host may carry a path.
         self.app.router.add_post("/{prefix:.*}v3/graphql", self._on_graphql)
         self.app.router.add_post("/{prefix:.*}v3/events", self._on_events)
-        self._runner: web.AppRunner | None = None
+        self._site = LoopbackSite(self.app, self.host, self.port)
         self._changed = asyncio.Event()
-        self._bound_port: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> OdpServer:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self._bound_port = int(self._runner.addresses[0][1])
+        await self._site.start()
         return self
 
     async def aclose(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._site.aclose()
 
     async def __aenter__(self) -> OdpServer:
         return await self.start()
@@ -138,9 +133,7 @@ class OdpServer:
     @property
     def url(self) -> str:
         """The base URL to put in the datafile's ``odp`` integration as ``host``."""
-        if self._bound_port is None:
-            raise RuntimeError("the server is not started")
-        return f"http://{self.host}:{self._bound_port}"
+        return self._site.url
 
     async def wait_until(
         self, predicate: Callable[[OdpServer], bool], timeout: float | None = 10.0

@@ -34,6 +34,8 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
+from asyncexp.testing_loopback import LoopbackSite
+
 __all__ = ["IngestionServer", "ReceivedRequest", "Reply"]
 
 Kind = Literal["analysys", "optimizely"]
@@ -90,7 +92,7 @@ class IngestionServer:
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/up", self._analysys)
         self.app.router.add_post("/v1/events", self._optimizely)
-        self._runner: web.AppRunner | None = None
+        self._site = LoopbackSite(self.app, self.host, self.port)
         self._scripts: dict[Kind, deque[Reply]] = {"analysys": deque(), "optimizely": deque()}
         self._defaults: dict[Kind, Reply] = {
             "analysys": Reply(),
@@ -98,22 +100,15 @@ class IngestionServer:
         }
         self._changed = asyncio.Event()
         self._released = asyncio.Event()
-        self._bound_port: int | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> IngestionServer:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self._bound_port = int(self._runner.addresses[0][1])
+        await self._site.start()
         return self
 
     async def aclose(self) -> None:
         self._released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._site.aclose()
 
     async def __aenter__(self) -> IngestionServer:
         return await self.start()
@@ -124,9 +119,7 @@ class IngestionServer:
     @property
     def url(self) -> str:
         """The base URL, e.g. for ``BatchCollector(server.url)`` (``/up`` is appended)."""
-        if self._bound_port is None:
-            raise RuntimeError("the server is not started")
-        return f"http://{self.host}:{self._bound_port}"
+        return self._site.url
 
     @property
     def events_url(self) -> str:
