@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "logfile_ship.py"
+from tests.examples.loading import load_example
 
 
 async def test_logfile_ship_example_delivers_every_record_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    spec = importlib.util.spec_from_file_location("logfile_ship_example", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_example("logfile_ship")
     summary = await module.main(records=150, batch_size=40)
     assert summary == {
         "files": 3,  # 150 minutes from midnight: hours 00, 01 and 02

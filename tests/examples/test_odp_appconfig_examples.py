@@ -9,12 +9,9 @@ example does not reach (a wrong key, an unknown user).
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,20 +19,9 @@ import pytest
 from asyncexp import Client
 from asyncexp.core.appconfig import Reason, assign, parse_experiment_run
 from asyncexp.testing_odp import OdpServer
+from tests.examples.loading import EXAMPLES, load_example
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ASSIGNMENT = "AWS.AppConfig.TreatmentAssignment"
-
-
-def load_example(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` under a private module name."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- examples/odp_segments.py -----------------------------------------------------------

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_example", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.examples.loading import load_example
 
 
 async def test_aiohttp_example_flushes_every_event_at_shutdown(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    module = load("aiohttp_app")
+    module = load_example("aiohttp_app")
     result = await module.main()
     users = list(module.USERS)
     assert [answer["user"] for answer in result["answers"]] == users
@@ -41,7 +26,7 @@ async def test_aiohttp_example_flushes_every_event_at_shutdown(
 async def test_fastapi_example_answers_400_without_a_user_and_flushes_the_rest(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    module = load("fastapi_app")
+    module = load_example("fastapi_app")
     result = await module.main()
     users = list(module.USERS)
     answers = result["answers"]
