@@ -179,8 +179,12 @@ def _client_timeout(total: float | None) -> aiohttp.ClientTimeout:
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    if resp.content_length is not None and resp.content_length > limit:
-        raise TransportError(f"response body of {resp.content_length} bytes exceeds {limit}")
+    length = resp.content_length
+    if length is not None:
+        if length > limit:
+            raise TransportError(f"response body of {length} bytes exceeds {limit}")
+        # the parser stops at Content-Length, so one read cannot exceed the cap
+        return await resp.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(_CHUNK):

@@ -206,10 +206,13 @@ def clean_properties(
     """
     if props is None:
         return {}
-    if not isinstance(props, Mapping):
+    if type(props) is dict:  # the common case, without the ABC check's cost
+        out: dict[str, Any] = props.copy()
+    elif isinstance(props, Mapping):
+        out = dict(props)
+    else:
         raise ValidationError(f"{field}: must be a dict, got {type(props).__name__}")
     # copy first, then replace only the values that need it (same keys: safe while iterating)
-    out: dict[str, Any] = dict(props)
     for key, value in out.items():
         if known is None or key not in known:
             check_key(key, field)

@@ -114,6 +114,65 @@ async def test_interval_flush_uses_the_injected_clock(
     await collector.aclose()
 
 
+async def test_a_batch_larger_than_a_request_goes_out_in_request_sized_parts_in_order(
+    server: IngestionServer, make_analytics: Callable[..., Analytics], manual_time: Any
+) -> None:
+    collector = BatchCollector(
+        server.url,
+        batch_size=12,
+        max_request_size=5,
+        max_interval=3600,
+        clock=manual_time.clock,
+        wait=manual_time.wait,
+    )
+    await collector.start()
+    assert await manual_time.sleeping() is None  # idle
+    analytics = make_analytics(collector)
+    for i in range(11):
+        analytics.track(f"u{i}", "ev")
+    assert await manual_time.sleeping() == 3600.0  # 11 < batch_size: nothing due yet
+    assert server.request_count == 0
+    analytics.track("u11", "ev")
+    await server.wait_until(lambda s: len(s.records) == 12)
+    assert sorted(len(r.payload) for r in server.requests) == [2, 5, 5]
+    assert sorted(r["xwho"] for r in server.records) == sorted(f"u{i}" for i in range(12))
+    assert collector.stats.queued == 0  # nothing was left for the interval
+    await collector.flush()  # only waits for the responses
+    assert collector.stats.delivered == 12
+    await collector.aclose()
+
+
+async def test_the_interval_runs_from_each_request_parts_oldest_record(
+    server: IngestionServer, make_analytics: Callable[..., Analytics], manual_time: Any
+) -> None:
+    collector = BatchCollector(
+        server.url,
+        batch_size=100,
+        max_request_size=5,
+        max_interval=15,
+        clock=manual_time.clock,
+        wait=manual_time.wait,
+    )
+    await collector.start()
+    assert await manual_time.sleeping() is None  # idle
+    analytics = make_analytics(collector)
+    analytics.track("first", "ev")  # queued at t=0
+    assert await manual_time.sleeping() == 15.0
+    manual_time.advance(10)
+    assert await manual_time.sleeping() == pytest.approx(5.0)
+    for i in range(6):  # at t=10: fill the first request (4 more), open a second one
+        analytics.track(f"later{i}", "ev")
+    manual_time.advance(5)  # t=15: only the part that holds "first" is due
+    await server.wait_until(lambda s: len(s.records) == 5)
+    assert [r["xwho"] for r in server.records] == ["first"] + [f"later{i}" for i in range(4)]
+    # the rest was queued at t=10, so it is due at t=25
+    assert await manual_time.sleeping(finite=True) == pytest.approx(10.0)
+    manual_time.advance(10)
+    await server.wait_until(lambda s: len(s.records) == 7)
+    assert [r["xwho"] for r in server.records[5:]] == ["later4", "later5"]
+    await collector.aclose()
+
+
 async def test_alias_is_sent_at_once_with_what_preceded_it(
     server: IngestionServer, make_analytics: Callable[..., Analytics], manual_time: Any
 ) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,17 +19,12 @@ from asyncexp.aio.collectors.base import (
     DROP_SHUTDOWN_TIMEOUT,
     CollectorStats,
 )
+from asyncexp.aio.collectors.lanes import Chunk, Lane, LaneKey, SendInfo
 from asyncexp.errors import DeliveryError
 
-__all__ = ["MAX_RESTARTS", "Dispatcher", "Entry", "LaneKey", "SendInfo"]
+__all__ = ["MAX_RESTARTS", "Dispatcher"]
 
 logger = logging.getLogger("asyncexp.aio.collectors")
-
-Entry = tuple[int, float, Any]
-"""``(sequence number, enqueued at, item)``."""
-LaneKey = tuple[str, ...]
-SendInfo = tuple[LaneKey, list[Entry]]
-"""What a send task carries: its lane and its batch."""
 
 MAX_RESTARTS = 5
 _CLOSING = 2
@@ -40,7 +34,7 @@ class Dispatcher:
     """Mixin: the dispatcher and send tasks (attributes are set by QueueCollector)."""
 
     _stats: CollectorStats
-    _lanes: dict[LaneKey, deque[Entry]]
+    _lanes: dict[LaneKey, Lane]
     _urgent: dict[LaneKey, int]
     _sends: dict[asyncio.Task[None], SendInfo]
     _waiters: list[tuple[int, asyncio.Future[None]]]
@@ -83,7 +77,7 @@ class Dispatcher:
 
     def _give_up(self, exc: BaseException) -> None:
         self._failure = exc
-        dropped = sum(len(lane) for lane in self._lanes.values())
+        dropped = sum(lane.count for lane in self._lanes.values())
         self._lanes.clear()
         self._stats.queued = 0
         if dropped:
@@ -114,38 +108,41 @@ class Dispatcher:
         next_deadline: float | None = None
         for key in list(self._lanes):
             lane = self._lanes[key]
-            while lane and len(self._sends) < self._max_concurrency:
+            chunks = lane.chunks
+            if lane.count >= self._batch_size:  # whole batches are due, in request-sized chunks
+                lane.due = max(lane.due, lane.count - lane.count % self._batch_size)
+            while chunks and len(self._sends) < self._max_concurrency:
                 urgent_seq = self._urgent.get(key)
-                oldest = lane[0][1]
+                head = chunks[0]
                 if not (
                     force
-                    or len(lane) >= self._batch_size
-                    or now - oldest >= self._max_interval
-                    or (urgent_seq is not None and lane[0][0] <= urgent_seq)
+                    or lane.due > 0
+                    or now - head.at >= self._max_interval
+                    or (urgent_seq is not None and head.seq <= urgent_seq)
                 ):
-                    due = oldest + self._max_interval
+                    due = head.at + self._max_interval
                     next_deadline = due if next_deadline is None else min(next_deadline, due)
                     break
-                count = min(len(lane), self._max_request)
-                batch = [lane.popleft() for _ in range(count)]
-                if urgent_seq is not None and (not lane or lane[0][0] > urgent_seq):
+                lane.take()  # a chunk holds at most max_request_size items: one request
+                if urgent_seq is not None and (not chunks or chunks[0].seq > urgent_seq):
                     del self._urgent[key]
-                self._launch(key, batch)
-            if not lane:
+                self._launch(key, head)
+            if not chunks:
                 del self._lanes[key]
         return next_deadline
 
-    def _launch(self, key: LaneKey, batch: list[Entry]) -> None:
+    def _launch(self, key: LaneKey, chunk: Chunk) -> None:
         stats = self._stats
-        stats.queued -= len(batch)
-        stats.in_flight += len(batch)
-        task = asyncio.get_running_loop().create_task(self._send(key, batch))
-        self._sends[task] = (key, batch)
+        stats.queued -= len(chunk.items)
+        stats.in_flight += len(chunk.items)
+        task = asyncio.get_running_loop().create_task(self._send(key, chunk))
+        self._sends[task] = (key, chunk)
 
-    async def _send(self, key: LaneKey, batch: list[Entry]) -> None:
+    async def _send(self, key: LaneKey, chunk: Chunk) -> None:
         stats = self._stats
+        batch = chunk.items
         try:
-            await self._deliver(key, [entry[2] for entry in batch])
+            await self._deliver(key, batch)
         except asyncio.CancelledError:
             if not self._abandoning:  # when abandoning, the closer spools the batch
                 stats.drop(DROP_SHUTDOWN_TIMEOUT, len(batch))
@@ -171,10 +168,10 @@ class Dispatcher:
     def _unsettled_floor(self) -> int:
         floor = self._seq
         for lane in self._lanes.values():
-            if lane and lane[0][0] < floor:
-                floor = lane[0][0]
-        for _, batch in self._sends.values():
-            floor = min(floor, batch[0][0])
+            if lane.chunks and lane.chunks[0].seq < floor:
+                floor = lane.chunks[0].seq
+        for _, chunk in self._sends.values():
+            floor = min(floor, chunk.seq)
         return floor
 
     async def _wait_settled(self, target: int) -> None:
@@ -213,17 +210,18 @@ class Dispatcher:
         for task, _ in sends:
             task.cancel()
         await asyncio.gather(runner, *(task for task, _ in sends), return_exceptions=True)
-        left: dict[LaneKey, list[Entry]] = {}
-        for _, (key, batch) in sends:  # in flight first: they are the oldest
-            left.setdefault(key, []).extend(batch)
+        left: dict[LaneKey, list[Chunk]] = {}
+        for _, (key, chunk) in sends:  # in flight first: they are the oldest
+            left.setdefault(key, []).append(chunk)
         for key, lane in self._lanes.items():
-            left.setdefault(key, []).extend(lane)
+            left.setdefault(key, []).extend(lane.chunks)
         self._sends.clear()
         self._lanes.clear()
         self._stats.queued = 0
         total = kept = 0
-        for key, entries in left.items():
-            items = [entry[2] for entry in sorted(entries, key=lambda entry: entry[0])]
+        for key, chunks in left.items():
+            chunks.sort(key=lambda chunk: chunk.seq)  # chunks of a lane never interleave
+            items = [item for chunk in chunks for item in chunk.items]
             total += len(items)
             try:
                 spilled = await self._spill(key, items)
@@ -238,7 +236,7 @@ class Dispatcher:
             "%d dropped",
             type(self).__name__,
             total,
-            sum(len(batch) for _, (_, batch) in sends),
+            sum(len(chunk.items) for _, (_, chunk) in sends),
             kept,
             total - kept,
         )

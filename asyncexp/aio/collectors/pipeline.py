@@ -3,16 +3,18 @@
 Shape (after aiokafka's producer: an accumulator, one dispatcher task, ordered
 idempotent shutdown):
 
-* ``submit`` appends ``(seq, enqueued_at, item)`` to the *lane* of the item (one
-  lane per destination: the Analysys endpoint, or one Optimizely endpoint and
-  ``batch_key``, so a batch never mixes revisions or projects) and wakes the
-  dispatcher only when there is something new to decide. It never awaits.
+* ``submit`` appends the item to its *lane* (one lane per destination: the
+  Analysys endpoint, or one Optimizely endpoint and ``batch_key``, so a batch
+  never mixes revisions or projects; a lane is a queue of request-sized chunks,
+  see :mod:`.lanes`) and wakes the dispatcher only when there is something new
+  to decide. It never awaits.
 * Queue full (``max_queue_size`` items waiting): the **new** item is dropped and
   counted as ``queue_full``; one warning per ``log_interval`` says how many.
 * The dispatcher task starts a send task for a lane when ``batch_size`` items
-  wait, the oldest waited ``max_interval`` seconds, an urgent item (``$alias``)
-  is queued, or a flush/close asks for everything; at most ``max_request_size``
-  items per send and ``max_concurrency`` sends at once.
+  wait (then every whole batch waiting goes), the oldest waited
+  ``max_interval`` seconds, an urgent item (``$alias``) is queued, or a
+  flush/close asks for everything; at most ``max_request_size`` items per send
+  and ``max_concurrency`` sends at once.
 * ``flush`` waits until every item with a sequence number below the one current
   at the call is settled (delivered or dropped).
 * ``aclose``: stop intake (``submit`` raises ``ClientClosedError``), drain every
@@ -32,7 +34,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,7 +42,8 @@ from asyncexp.aio.collectors.base import (
     DROP_QUEUE_FULL,
     CollectorStats,
 )
-from asyncexp.aio.collectors.dispatch import Dispatcher, Entry, LaneKey, SendInfo
+from asyncexp.aio.collectors.dispatch import Dispatcher
+from asyncexp.aio.collectors.lanes import Chunk, Lane, LaneKey, SendInfo
 from asyncexp.aio.http import HttpTransport
 from asyncexp.core.events import UserEvent
 from asyncexp.errors import ClientClosedError, ConfigError, DeliveryError
@@ -108,7 +110,7 @@ class QueueCollector(Dispatcher):
         self._wait = wait
         self._log_interval = log_interval
         self._stats = CollectorStats()
-        self._lanes: dict[LaneKey, deque[Entry]] = {}
+        self._lanes: dict[LaneKey, Lane] = {}
         self._urgent: dict[LaneKey, int] = {}
         self._seq = 0
         self._state = _NEW
@@ -172,15 +174,21 @@ class QueueCollector(Dispatcher):
             return
         lane = self._lanes.get(lane_key)
         if lane is None:
-            lane = self._lanes[lane_key] = deque()
+            lane = self._lanes[lane_key] = Lane()
         seq = self._seq
         self._seq = seq + 1
-        lane.append((seq, self._clock(), item))
+        # inline rather than a Lane method: this runs once per event on the caller's stack
+        chunks = lane.chunks
+        if chunks and len(tail := chunks[-1].items) < self._max_request:
+            tail.append(item)
+        else:
+            chunks.append(Chunk(seq, self._clock(), item))
+        count = lane.count = lane.count + 1
         stats.queued += 1
         if is_record and self._alias_is_urgent and item.get("xwhat") == "$alias":  # type: ignore[union-attr]
             self._urgent[lane_key] = seq
             self._wakeup.set()
-        elif len(lane) == 1 or len(lane) == self._batch_size:
+        elif count == 1 or count == self._batch_size:
             # the dispatcher re-checks every lane when it wakes: one signal per batch is enough
             self._wakeup.set()
 

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from asyncexp.aio.collectors.base import DROP_SPOOL_ERROR, DROP_SPOOL_FULL, CollectorStats
-from asyncexp.aio.collectors.dispatch import LaneKey
+from asyncexp.aio.collectors.lanes import LaneKey
 from asyncexp.aio.collectors.spool import SpoolBatch, SpoolFull, SpoolStore
 
 __all__ = ["SpoolWriter"]
