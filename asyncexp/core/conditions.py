@@ -48,250 +48,24 @@ Rules this module implements:
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeAlias, TypeGuard
+from typing import Any
 
-from asyncexp.core.semver import compare_to, parse_version
+from asyncexp.core.condition_leaves import compile_leaf
+from asyncexp.core.condition_logic import (
+    Evaluator,
+    Tri,
+    always_none,
+    always_true,
+    audience_result,
+    junction,
+    negate,
+)
 from asyncexp.errors import ConfigError
 
 __all__ = ["Evaluator", "Tri", "audience_result", "compile_audience_tree", "compile_condition_tree"]
 
-Tri: TypeAlias = bool | None
-Evaluator: TypeAlias = Callable[[Mapping[str, object], Collection[str] | None], Tri]
-
-_MAX = 2**53
-_TYPES = ("custom_attribute", "third_party_dimension")
 _OPERATORS = ("and", "or", "not")
-_SEMVER_ACCEPT: dict[str, frozenset[int]] = {
-    "semver_eq": frozenset({0}),
-    "semver_gt": frozenset({1}),
-    "semver_ge": frozenset({0, 1}),
-    "semver_lt": frozenset({-1}),
-    "semver_le": frozenset({-1, 0}),
-}
-_NUMERIC: dict[str, Callable[[Any, Any], bool]] = {
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "lt": operator.lt,
-    "le": operator.le,
-}
-_MATCHES = frozenset({"exact", "exists", "substring", "qualified", *_NUMERIC, *_SEMVER_ACCEPT})
-_NUMBER_TYPES = (int, float)
-_UPGRADE = "You may need to upgrade to a newer release of the Optimizely SDK."
-
-
-def _always_true(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-    return True
-
-
-def _always_false(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-    return False
-
-
-def _always_none(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-    return None
-
-
-def audience_result(value: bool | None) -> bool:
-    """Collapse a three-valued result: UNKNOWN (None) is not qualified."""
-    return value is True
-
-
-def _is_finite(value: object) -> TypeGuard[float]:
-    # The chained compare is False for NaN and ±inf, and exact for huge ints.
-    return (
-        isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool) and -_MAX <= value <= _MAX
-    )
-
-
-# --- leaves -------------------------------------------------------------------------
-# Each leaf closure binds its name and value once; "user" is the attribute's value.
-
-
-def _exact(name: str, value: str | bool | float) -> Evaluator:
-    if isinstance(value, str):
-
-        def exact_str(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-            user = attributes.get(name)
-            return user == value if isinstance(user, str) else None
-
-        return exact_str
-    if isinstance(value, bool):
-
-        def exact_bool(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-            user = attributes.get(name)
-            return user is value if user is True or user is False else None
-
-        return exact_bool
-    return _numeric(name, operator.eq, value)  # numbers: int and float compare equal
-
-
-def _exists(name: str) -> Evaluator:
-    def exists(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        return attributes.get(name) is not None
-
-    return exists
-
-
-def _substring(name: str, value: str) -> Evaluator:
-    def substring(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        user = attributes.get(name)
-        return value in user if isinstance(user, str) else None
-
-    return substring
-
-
-def _numeric(name: str, compare: Callable[[Any, Any], bool], value: float) -> Evaluator:
-    def numeric(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        user: Any = attributes.get(name)  # Any: the class tests below narrow it
-        cls = user.__class__
-        # Plain int/float skip isinstance; subclasses (never bool) take the slow test.
-        if (
-            cls is int or cls is float or (cls is not bool and isinstance(user, _NUMBER_TYPES))
-        ) and (-_MAX <= user <= _MAX):
-            return compare(user, value)
-        return None
-
-    return numeric
-
-
-def _semver(name: str, match: str, value: str) -> Evaluator | None:
-    target = parse_version(value)  # parsed once; only the user side is parsed per call
-    if target is None:
-        return None
-    accept = _SEMVER_ACCEPT[match]
-
-    def semver(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        user = attributes.get(name)
-        if not isinstance(user, str):
-            return None
-        result = compare_to(target, user)
-        return None if result is None else result in accept
-
-    return semver
-
-
-def _qualified(value: str) -> Evaluator:
-    def qualified(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        return segments is not None and value in segments
-
-    return qualified
-
-
-def _compile_leaf(condition: Mapping[Any, object], warnings: list[str]) -> Evaluator:
-    kind = condition.get("type")
-    match = condition.get("match")
-    match = "exact" if match is None else match
-    name = condition.get("name")
-    value = condition.get("value")
-    evaluator: Evaluator | None = None
-    if not isinstance(kind, str) or kind not in _TYPES:
-        problem = "uses an unknown condition type"
-    elif not isinstance(match, str) or match not in _MATCHES:
-        problem = "uses an unknown match type"
-    elif match == "qualified":
-        if isinstance(value, str):
-            return _qualified(value)
-        problem = "has an unsupported condition value"
-    elif not isinstance(name, str):
-        # A str-keyed mapping can never hold this attribute: it is always missing.
-        evaluator = _always_false if match == "exists" else _always_none
-        problem = "has no attribute name"
-    else:
-        evaluator = _compile_match(name, match, value)
-        problem = "has an unsupported condition value"
-        if evaluator is not None:
-            return evaluator
-    shown = {key: condition.get(key) for key in ("name", "value", "type", "match")}
-    text = json.dumps(shown, default=repr)
-    warnings.append(f'Audience condition "{text}" {problem}. {_UPGRADE}')
-    return _always_none if evaluator is None else evaluator
-
-
-def _compile_match(name: str, match: str, value: object) -> Evaluator | None:
-    """The evaluator for a known attribute match, or None if ``value`` is unusable."""
-    if match == "exists":
-        return _exists(name)
-    if match == "exact":
-        return _exact(name, value) if isinstance(value, str | bool) or _is_finite(value) else None
-    if match == "substring":
-        return _substring(name, value) if isinstance(value, str) else None
-    if match in _SEMVER_ACCEPT:
-        return _semver(name, match, value) if isinstance(value, str) else None
-    return _numeric(name, _NUMERIC[match], value) if _is_finite(value) else None
-
-
-# --- operators ----------------------------------------------------------------------
-# "and" stops at False, "or" at True: `stop`. If no operand stops, the result is
-# UNKNOWN if any operand was, else `not stop`. Evaluators are pure, so constant
-# operands fold at compile time: `not stop` drops out, a constant `stop` decides, and
-# a constant None only caps the result at UNKNOWN.
-
-
-def _junction_two(first: Evaluator, second: Evaluator, stop: bool) -> Evaluator:
-    other = not stop
-
-    def two(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        a = first(attributes, segments)
-        if a is stop:
-            return stop
-        b = second(attributes, segments)
-        if b is stop:
-            return stop
-        return None if a is None or b is None else other
-
-    return two
-
-
-def _junction_many(operands: tuple[Evaluator, ...], stop: bool) -> Evaluator:
-    other = not stop
-
-    def many(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        result: Tri = other
-        for operand in operands:
-            r = operand(attributes, segments)
-            if r is stop:
-                return stop
-            if r is None:
-                result = None
-        return result
-
-    return many
-
-
-def _junction(operands: list[Evaluator], stop: bool) -> Evaluator:
-    decisive, neutral = (_always_true, _always_false) if stop else (_always_false, _always_true)
-    if any(op is decisive for op in operands):  # identity: never trust a caller's __eq__
-        return decisive
-    unknown = any(op is _always_none for op in operands)
-    rest = [op for op in operands if op is not neutral and op is not _always_none]
-    if not rest:
-        return _always_none if unknown else neutral
-    if len(rest) == 1:
-        inner = rest[0]  # ["and", x] and ["or", x] are both x
-    elif len(rest) == 2:
-        inner = _junction_two(rest[0], rest[1], stop)
-    else:
-        inner = _junction_many(tuple(rest), stop)
-    if not unknown:
-        return inner
-
-    def capped(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        return stop if inner(attributes, segments) is stop else None
-
-    return capped
-
-
-def _not(operand: Evaluator) -> Evaluator:
-    if operand is _always_true or operand is _always_false or operand is _always_none:
-        return {_always_true: _always_false, _always_false: _always_true}.get(operand, _always_none)
-
-    def negate(attributes: Mapping[str, object], segments: Collection[str] | None) -> Tri:
-        r = operand(attributes, segments)
-        return None if r is None else not r
-
-    return negate
 
 
 # --- trees --------------------------------------------------------------------------
@@ -326,7 +100,7 @@ def _compile_tree(
     if depth > max_depth:
         raise ConfigError(f"tree is nested deeper than {max_depth} levels", path)
     if not tree:
-        return _always_none  # the reference raises IndexError here
+        return always_none  # the reference raises IndexError here
     head = tree[0]
     start = 1 if isinstance(head, str) and head in _OPERATORS else 0
     # "not" never looks past its first operand, so neither does the compiler.
@@ -336,10 +110,10 @@ def _compile_tree(
         for i in range(start, end)
     ]
     if not start:
-        return _junction(operands, True)  # implicit OR
+        return junction(operands, True)  # implicit OR
     if head == "not":
-        return _not(operands[0]) if operands else _always_none
-    return _junction(operands, head == "or")
+        return negate(operands[0]) if operands else always_none
+    return junction(operands, head == "or")
 
 
 def compile_condition_tree(
@@ -350,9 +124,9 @@ def compile_condition_tree(
 
     def leaf(node: object) -> Evaluator:
         if isinstance(node, dict):
-            return _compile_leaf(node, warnings)
+            return compile_leaf(node, warnings)
         warnings.append(f"Audience condition {json.dumps(node, default=repr)} is not a condition.")
-        return _always_none
+        return always_none
 
     return _compile_tree(tree, path, 1, max_depth, leaf)
 
@@ -363,10 +137,10 @@ def compile_audience_tree(
     """Compile a rule's ``audienceConditions``/``audienceIds`` tree. Ids resolve now, so
     ``audiences`` must be complete. Raises `ConfigError` if lists nest past ``max_depth``."""
     if tree is None or (isinstance(tree, list) and not tree):
-        return _always_true
+        return always_true
 
     def leaf(node: object) -> Evaluator:
         found = audiences.get(node) if isinstance(node, str) else None
-        return _always_none if found is None else found
+        return always_none if found is None else found
 
     return _compile_tree(tree, path, 1, max_depth, leaf)
