@@ -5,6 +5,10 @@ milliseconds for a 50-flag datafile) and nothing else happens until
 ``start()`` (or ``async with``), which starts the collector. ``aclose()`` stops
 intake and lets the collector drain within the deadline; a second close is a
 no-op.
+
+The analytics API, the datafile in use and what the client sends out are
+mixins: :mod:`asyncexp.client_analytics`, :mod:`asyncexp.client_config` and
+:mod:`asyncexp.client_events`.
 """
 
 from __future__ import annotations
@@ -13,34 +17,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from types import TracebackType
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Concatenate,
-    Generic,
-    Literal,
-    ParamSpec,
-    Self,
-    TypeVar,
-    overload,
-)
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
 from asyncexp.aio.collectors.base import Collector
-from asyncexp.aio.datafile_source import DatafileSource, DatafileStats, datafile_url_for
+from asyncexp.aio.datafile_source import DatafileSource, datafile_url_for
 from asyncexp.aio.http import HttpTransport
 from asyncexp.aio.odp import OdpManager
 from asyncexp.analytics import Analytics
+from asyncexp.client_analytics import ClientAnalyticsMixin
+from asyncexp.client_config import ClientConfigMixin
+from asyncexp.client_events import ClientEventsMixin
 from asyncexp.core.datafile import ProjectConfig
-from asyncexp.core.decision_types import FlagResult
-from asyncexp.core.events import EYEOFCLOUD_EVENTS_URL, UserEvent, log_event_dict
 from asyncexp.decider import Decider, UserProfileService, normalize_options
-from asyncexp.decision import Decision
 from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError
 from asyncexp.ids import new_event_id
-from asyncexp.notifications import NotificationCenter, NotificationType
+from asyncexp.notifications import NotificationCenter
 from asyncexp.parsing import parse_datafile_fast
 from asyncexp.user_context import UserContext
 
@@ -52,31 +45,7 @@ __all__ = ["Client"]
 logger = logging.getLogger("asyncexp.client")
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class _analytics_method(Generic[P, R]):  # noqa: N801 - used like a decorator name
-    """Exposes an ``Analytics`` method on ``Client`` with its exact signature."""
-
-    def __init__(self, method: Callable[Concatenate[Analytics, P], R]) -> None:
-        self._name = method.__name__
-        self.__doc__ = method.__doc__
-
-    @overload
-    def __get__(self, client: None, owner: type[Client]) -> Self: ...
-
-    @overload
-    def __get__(self, client: Client, owner: type[Client]) -> Callable[P, R]: ...
-
-    def __get__(self, client: Client | None, owner: type[Client]) -> Self | Callable[P, R]:
-        if client is None:
-            return self
-        method: Callable[P, R] = getattr(client.analytics, self._name)
-        return method
-
-
-class Client:
+class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
     """One client per process (or per worker): decisions, events and lifecycle.
 
     Config sources, in order of precedence: ``datafile_url``; ``sdk_key`` (polled
@@ -261,74 +230,10 @@ class Client:
             self._transport = HttpTransport()
         return self._transport
 
-    # -- analytics (Analysys API) -------------------------------------------
-    @property
-    def analytics(self) -> Analytics:
-        """The Analysys-style analytics API; needs ``collector=`` and ``app_key=``."""
-        if self._analytics is None:
-            raise ClientStateError("analytics needs Client(collector=..., app_key=...)")
-        return self._analytics
-
-    track = _analytics_method(Analytics.track)
-    alias = _analytics_method(Analytics.alias)
-    profile_set = _analytics_method(Analytics.profile_set)
-    profile_set_once = _analytics_method(Analytics.profile_set_once)
-    profile_increment = _analytics_method(Analytics.profile_increment)
-    profile_append = _analytics_method(Analytics.profile_append)
-    profile_unset = _analytics_method(Analytics.profile_unset)
-    profile_delete = _analytics_method(Analytics.profile_delete)
-    register_super_properties = _analytics_method(Analytics.register_super_properties)
-    unregister_super_property = _analytics_method(Analytics.unregister_super_property)
-    clear_super_properties = _analytics_method(Analytics.clear_super_properties)
-    get_super_property = _analytics_method(Analytics.get_super_property)
-    get_super_properties = _analytics_method(Analytics.get_super_properties)
-
     async def flush(self) -> None:
         """Send everything queued so far; returns when the collector acknowledged it."""
         if self._collector is not None:
             await self._collector.flush()
-
-    # -- config -------------------------------------------------------------
-    @property
-    def config(self) -> ProjectConfig | None:
-        """The parsed datafile in use, or None before the first one arrives."""
-        return self._config
-
-    @property
-    def datafile_stats(self) -> DatafileStats | None:
-        """Polling counters (fetches, 304s, updates, errors by kind), when polling."""
-        return self._source.stats if self._source is not None else None
-
-    def get_config(self) -> ProjectConfigView | None:
-        """The project-config view of the current revision, built once, on first use."""
-        config = self._config
-        if config is None:
-            return None
-        view = self._view
-        if view is None or view.revision != config.revision:
-            from asyncexp.config_view import build_config_view  # only paid for when used
-
-            view = self._view = build_config_view(config)
-        return view
-
-    def _apply_config(self, config: ProjectConfig) -> None:
-        if self._config is not None and self._config.revision == config.revision:
-            return
-        if self._vendor == "eyeofcloud":
-            context = replace(config.event_context, endpoint_override=EYEOFCLOUD_EVENTS_URL)
-            config = replace(config, event_context=context)
-        old = self._config.revision if self._config else None
-        for warning in config.warnings:
-            logger.warning("datafile revision %s: %s", config.revision, warning)
-        self._config = config
-        self._odp.update_config(config)
-        self._ready.set()
-        logger.debug("datafile updated: revision %s -> %s", old, config.revision)
-        if self.notifications.has_listeners(NotificationType.CONFIG_UPDATE):
-            self.notifications.send(NotificationType.CONFIG_UPDATE)
-
-    def _current_config(self) -> ProjectConfig | None:
-        return self._config
 
     # -- decisions ----------------------------------------------------------
     def create_user_context(
@@ -340,74 +245,3 @@ class Client:
         # No ODP identify here: since 5.6 the reference sends one only with two or more
         # identifiers, and a new context has just the user id.
         return UserContext(self, user_id, attributes)
-
-    # -- ODP ----------------------------------------------------------------
-    @property
-    def odp(self) -> OdpManager:
-        """Real-time segments and ODP events (host and key from the datafile)."""
-        return self._odp
-
-    def send_odp_event(
-        self,
-        action: str,
-        type: str = "fullstack",
-        identifiers: Mapping[str, str] | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Queue an ODP event; a plain call. Invalid input raises ``ValidationError``."""
-        if self._state == "closed":
-            raise ClientClosedError("the client is closed")
-        self._odp.send_event(action=action, type=type, identifiers=identifiers, data=data)
-
-    def _decide_one(self, user: UserContext, key: str, options: Iterable[str] | None) -> Decision:
-        return self._decider.decide_one(self._config, user, key, options)
-
-    def _decide_many(
-        self, user: UserContext, keys: Iterable[str] | None, options: Iterable[str] | None
-    ) -> dict[str, Decision]:
-        return self._decider.decide_many(self._config, user, keys, options)
-
-    def _notify_decision(
-        self, user: UserContext, decision: Decision, sent: bool, result: FlagResult | None
-    ) -> None:
-        if not self.notifications.has_listeners(NotificationType.DECISION):
-            return
-        rule = result.rule if result is not None else None
-        variation = result.variation if result is not None else None
-        info = {
-            "flag_key": decision.flag_key,
-            "enabled": decision.enabled,
-            "variables": decision.variables,
-            "variation_key": decision.variation_key,
-            "rule_key": decision.rule_key,
-            "reasons": list(decision.reasons),
-            "decision_event_dispatched": sent,
-            "experiment_id": rule.id if rule is not None else None,
-            "variation_id": variation.id if variation is not None else None,
-        }
-        attributes = user.get_user_attributes()
-        self.notifications.send(NotificationType.DECISION, "flag", user.user_id, attributes, info)
-
-    # -- events -------------------------------------------------------------
-    def _notify_log_event(self, url: str, events: Sequence[UserEvent]) -> None:
-        if events and self.notifications.has_listeners(NotificationType.LOG_EVENT):
-            self.notifications.send(NotificationType.LOG_EVENT, log_event_dict(events, url))
-
-    def _clock_ms(self) -> int:
-        return round(self._clock() * 1000)
-
-    def _submit_event(
-        self, event: UserEvent, user: UserContext, tags: Mapping[str, Any] | None
-    ) -> None:
-        if self._collector is not None:
-            self._collector.submit(event)
-        if self.notifications.has_listeners(NotificationType.TRACK):
-            key = event.visitor["snapshots"][0]["events"][0]["key"]
-            self.notifications.send(
-                NotificationType.TRACK,
-                key,
-                user.user_id,
-                user.get_user_attributes(),
-                dict(tags) if tags is not None else None,
-                log_event_dict([event]),
-            )

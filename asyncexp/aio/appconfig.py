@@ -23,21 +23,23 @@
 Logging goes to ``asyncexp.appconfig``. AWS credentials given in
 ``client_kwargs`` (or found by botocore) are never logged, shown in ``repr``
 or put in exception messages.
+
+The value types live in :mod:`asyncexp.aio.appconfig_types`; starting, polling
+and closing in :mod:`asyncexp.aio.appconfig_polling`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import importlib.util
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
+from asyncexp.aio.appconfig_polling import AppConfigPollingMixin
+from asyncexp.aio.appconfig_types import AppConfigStats, AssignmentSink, RunSource, _short
 from asyncexp.core.appconfig import (
     ExperimentRun,
     FeatureFlagsDocument,
@@ -48,13 +50,7 @@ from asyncexp.core.appconfig import (
     parse_experiment_run,
     parse_feature_flags,
 )
-from asyncexp.errors import (
-    ClientClosedError,
-    ClientStateError,
-    ConfigError,
-    MissingExtraError,
-    ValidationError,
-)
+from asyncexp.errors import ConfigError, MissingExtraError, ValidationError
 
 __all__ = [
     "AppConfigExperiments",
@@ -65,50 +61,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("asyncexp.appconfig")
-_MAX_ERROR_TEXT = 300
 
 
-class AssignmentSink(Protocol):
-    """The collector contract used here: a plain, non-blocking ``submit``."""
-
-    def submit(self, item: dict[str, Any], /) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RunSource:
-    """One experiment run to poll: the three ``get_experiment_run`` identifiers."""
-
-    application: str
-    experiment_definition: str
-    run: int
-
-    def __post_init__(self) -> None:
-        for name in ("application", "experiment_definition"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ConfigError("must be a non-empty string", f"RunSource.{name}")
-        if isinstance(self.run, bool) or not isinstance(self.run, int) or self.run < 1:
-            raise ConfigError("must be an integer ≥ 1", "RunSource.run")
-
-
-@dataclass(slots=True)
-class AppConfigStats:
-    """Counters, readable at any time."""
-
-    fetches: int = 0
-    fetch_errors: int = 0
-    rejected_runs: int = 0
-    updates: int = 0
-    assignments_recorded: int = 0
-    assignments_dropped: int = 0
-    last_error: str | None = None
-
-
-def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 1] + "…"
-
-
-class AppConfigExperiments:
+class AppConfigExperiments(AppConfigPollingMixin):
     """Experiment runs evaluated in-process; see the module docstring."""
 
     def __init__(
@@ -257,124 +212,3 @@ class AppConfigExperiments:
             logger.log(level, "assignment event dropped: %s", self.stats.last_error)
         else:
             self.stats.assignments_recorded += 1
-
-    # -- lifecycle and polling -------------------------------------------------------------
-
-    async def __aenter__(self) -> AppConfigExperiments:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def start(self) -> None:
-        """Open the AppConfig client, fetch every source once, then poll in the background."""
-        if self._state == "closed":
-            raise ClientClosedError("AppConfigExperiments is closed")
-        if self._state != "new":
-            return
-        self._state = "starting"
-        if self._sources:
-            stack = contextlib.AsyncExitStack()
-            try:
-                self._client = await stack.enter_async_context(self._create_client())
-                ok = await self.refresh()
-            except BaseException:
-                self._client = None
-                await stack.aclose()
-                self._state = "new"
-                raise
-            self._stack = stack
-            self._task = asyncio.create_task(
-                self._poll(0 if ok else 1), name="asyncexp-appconfig-poll"
-            )
-        self._state = "running"
-
-    def _create_client(self) -> Any:
-        session = self._session
-        if session is None:
-            try:
-                module = importlib.import_module("aiobotocore.session")
-            except ImportError as exc:
-                raise MissingExtraError(
-                    "polling AppConfig experiment runs needs aiobotocore: "
-                    "pip install 'asyncexp[aws]'"
-                ) from exc
-            session = module.get_session()
-        kwargs = dict(self._client_kwargs)
-        if self._region is not None:
-            kwargs.setdefault("region_name", self._region)
-        return session.create_client("appconfig", **kwargs)
-
-    async def refresh(self) -> bool:
-        """Fetch every source now; True when all of them succeeded."""
-        if self._client is None:
-            raise ClientStateError("refresh() needs start() and at least one RunSource")
-        results = [await self._fetch(source) for source in self._sources]
-        return all(results)
-
-    async def _fetch(self, source: RunSource) -> bool:
-        self.stats.fetches += 1
-        try:
-            response = await self._client.get_experiment_run(
-                ApplicationIdentifier=source.application,
-                ExperimentDefinitionIdentifier=source.experiment_definition,
-                Run=source.run,
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.stats.fetch_errors += 1
-            self.stats.last_error = _short(exc)
-            logger.warning("get_experiment_run %s failed: %s", source, self.stats.last_error)
-            return False
-        try:
-            run = parse_experiment_run(response)
-        except ConfigError as exc:
-            self.stats.rejected_runs += 1
-            self.stats.last_error = _short(exc)
-            logger.warning(
-                "ignoring invalid experiment run from %s, keeping the loaded one: %s",
-                source,
-                self.stats.last_error,
-            )
-            return False
-        self._store(run)
-        return True
-
-    async def _poll(self, failures: int) -> None:
-        while True:
-            delay = min(self._interval * 2**failures, self._max_backoff)
-            await self._sleep(delay)
-            try:
-                ok = await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("AppConfig poll round crashed")
-                ok = False
-            failures = 0 if ok else min(failures + 1, 16)
-
-    async def aclose(self) -> None:
-        """Stop polling and close the AppConfig client; idempotent."""
-        if self._state == "closed":
-            return
-        self._state = "closed"
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # aclose itself was cancelled, not just the poller
-        stack, self._stack = self._stack, None
-        self._client = None
-        if stack is not None:
-            await stack.aclose()

@@ -1,9 +1,13 @@
 """Optimizely Data Platform: real-time audience segments and ODP events.
 
-* :mod:`.manager` ties them together per client (:class:`OdpManager`);
-* :mod:`.segments` fetches segments over GraphQL, coalescing identical requests;
+* :mod:`.manager` ties them together per client (:class:`OdpManager`), with its
+  segment and event methods in :mod:`.manager_segments` and :mod:`.manager_events`
+  and its state and counters in :mod:`.state`;
+* :mod:`.segments` fetches segments over GraphQL (:mod:`.graphql`: body and answer),
+  coalescing identical requests;
 * :mod:`.cache` keeps answers (LRU with a time to live);
-* :mod:`.events` and :mod:`.payload` queue, batch and send ODP events;
+* :mod:`.events`, :mod:`.event_sender` and :mod:`.payload` queue, batch and send ODP
+  events;
 * :mod:`.fetch_task` runs a fetch as a task with an optional callback.
 """
 

@@ -35,69 +35,41 @@ Rules:
   is left is cancelled and counted. Later fetches fail with the reason
   ``client closed``; ``send_event`` raises ``ClientClosedError``. Close the
   manager before the transport it uses.
+
+``fetch_segments`` is in :mod:`.manager_segments`, the event methods in
+:mod:`.manager_events`, ``OdpState`` and ``OdpStats`` in :mod:`.state`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from asyncexp.aio.http import HttpTransport, RetryPolicy
 from asyncexp.aio.odp.cache import DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TIMEOUT, SegmentsCache
 from asyncexp.aio.odp.events import DEFAULT_EVENT_RETRY, OdpEventManager, WaitFn, wait_event
-from asyncexp.aio.odp.messages import (
-    FETCH_SEGMENTS_FAILED,
-    IDENTIFY_SKIPPED,
-    NO_SEGMENTS,
-    ODP_NOT_ENABLED,
-    ThrottledLog,
-    logger,
-)
-from asyncexp.aio.odp.payload import IDENTIFY_ACTION, USER_ID_KEY, build_odp_event
-from asyncexp.aio.odp.segments import OdpOption, SegmentFetcher, SegmentStats
+from asyncexp.aio.odp.manager_events import DROP_DISABLED, DROP_NO_CONFIG, OdpEventsMixin
+from asyncexp.aio.odp.manager_segments import OdpSegmentsMixin
+from asyncexp.aio.odp.messages import ThrottledLog, logger
+from asyncexp.aio.odp.segments import SegmentFetcher, SegmentStats
+from asyncexp.aio.odp.state import OdpState, OdpStats
 from asyncexp.errors import ClientClosedError
 
 if TYPE_CHECKING:
-    from asyncexp.aio.collectors.base import CollectorStats
     from asyncexp.core.datafile import ProjectConfig
 
 __all__ = ["DROP_DISABLED", "DROP_NO_CONFIG", "OdpManager", "OdpState", "OdpStats"]
-
-DROP_DISABLED = "disabled"
-DROP_NO_CONFIG = "no_config"
-_NO_CONFIG_TEXT = "ODP event queue: cannot send before the datafile has loaded."
-
-
-class OdpState(StrEnum):
-    UNDETERMINED = "undetermined"
-    INTEGRATED = "integrated"
-    NOT_INTEGRATED = "not_integrated"
-    DISABLED = "disabled"
-
-
-@dataclass(frozen=True, slots=True)
-class OdpStats:
-    """Live counters: ``segments`` (fetching) and ``events`` (the event queue)."""
-
-    segments: SegmentStats
-    events: CollectorStats
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"segments": self.segments.as_dict(), "events": self.events.as_dict()}
 
 
 def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class OdpManager:
+class OdpManager(OdpSegmentsMixin, OdpEventsMixin):
     """Segments and events of Optimizely Data Platform for one client."""
 
     def __init__(
@@ -229,115 +201,3 @@ class OdpManager:
             await self._events.aclose(max(0.0, deadline - loop.time()))
         finally:
             self._closing.set_result(None)
-
-    # -- segments -------------------------------------------------------------------
-    def _refuse(self, kind: str, text: str) -> None:
-        self._segment_stats.fail(kind, text)
-        self._log.log(logging.ERROR, "fetch:" + kind, text)
-
-    async def fetch_segments(
-        self, user_id: str, options: Collection[str] | None = None
-    ) -> list[str] | None:
-        """Qualified segments of ``user_id``, or None on failure; never raises."""
-        stats = self._segment_stats
-        stats.fetches += 1
-        try:
-            if self._fetching_closed:  # tasks started before close still fetch while it waits
-                self._refuse("closed", FETCH_SEGMENTS_FAILED.format("client closed"))
-                return None
-            if self._disabled:
-                self._refuse("not_enabled", ODP_NOT_ENABLED)
-                return None
-            host, key, segments = self._settings or (None, None, ())
-            if not host or not key:
-                text = FETCH_SEGMENTS_FAILED.format("api_key/api_host not defined")
-                self._refuse("not_integrated", text)
-                return None
-            if not segments:
-                logger.debug(NO_SEGMENTS)
-                stats.no_segments += 1
-                stats.succeeded += 1
-                return []
-            opts = frozenset((options,) if isinstance(options, str) else options or ())
-            use_cache = OdpOption.IGNORE_CACHE not in opts
-            cache_key = f"{USER_ID_KEY}-$-{user_id}"
-            if OdpOption.RESET_CACHE in opts:
-                self.cache.reset()
-            elif use_cache:
-                hit = self.cache.lookup(cache_key)
-                if hit is not None:
-                    logger.debug("ODP cache hit. Returning segments from cache.")
-                    stats.cache_hits += 1
-                    stats.succeeded += 1
-                    return hit
-            saver = self._saver(cache_key) if use_cache else None
-            result = await self._fetcher.fetch(host, key, user_id, segments, saver)
-            if result is not None:
-                stats.succeeded += 1
-            return result
-        except Exception:
-            stats.fail("internal_error", "internal error")
-            logger.exception(FETCH_SEGMENTS_FAILED.format("internal error"))
-            return None
-
-    def _saver(self, cache_key: str) -> Callable[[tuple[str, ...]], None]:
-        """Save an answer under ``cache_key`` unless the settings changed meanwhile."""
-        epoch = self._epoch
-
-        def save(segments: tuple[str, ...]) -> None:
-            if epoch == self._epoch:
-                self.cache.save(cache_key, segments)
-
-        return save
-
-    # -- events ---------------------------------------------------------------------
-    def send_event(
-        self,
-        *,
-        action: str,
-        type: str = "fullstack",  # the reference's parameter name
-        identifiers: Mapping[str, str] | None,
-        data: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Queue one ODP event; raises on bad input (see :mod:`.payload`), never blocks."""
-        if self._closing is not None:
-            raise ClientClosedError("the ODP manager is closed")
-        event = build_odp_event(
-            action=action,
-            type=type,
-            identifiers=identifiers,
-            data=data,
-            idempotence_id=self._new_id(),
-        )
-        if self._disabled:
-            self._events.stats.drop(DROP_DISABLED)
-            self._log.log(logging.ERROR, "event:disabled", ODP_NOT_ENABLED)
-        elif self._settings is None:
-            self._events.stats.drop(DROP_NO_CONFIG)
-            self._log.log(logging.DEBUG, "event:no_config", _NO_CONFIG_TEXT)
-        else:
-            self._events.submit(event)
-
-    def identify(self, user_id: str, identifiers: Mapping[str, str] | None = None) -> bool:
-        """Queue an ``identified`` event when there are >= 2 non-empty identifiers.
-
-        Returns True when queued. Never raises: this runs on every new user context.
-        """
-        found: dict[str, str] = {}
-        if isinstance(user_id, str) and user_id:
-            found[USER_ID_KEY] = user_id
-        for key, value in (identifiers or {}).items():
-            if isinstance(key, str) and key and isinstance(value, str) and value:
-                found.setdefault(key, value)
-        if len(found) < 2:
-            logger.debug(IDENTIFY_SKIPPED)
-            return False
-        if self._closing is not None or self.state is not OdpState.INTEGRATED:
-            logger.debug("ODP identify event is not dispatched (ODP %s).", self.state)
-            return False
-        self.send_event(action=IDENTIFY_ACTION, identifiers=found)
-        return True
-
-    async def flush_events(self) -> None:
-        """Return once every event queued so far is delivered or dropped."""
-        await self._events.flush()

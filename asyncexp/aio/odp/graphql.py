@@ -1,0 +1,87 @@
+"""The segments GraphQL request body and the parsing of its answer (see :mod:`.segments`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "GRAPHQL_QUERY",
+    "INVALID_IDENTIFIER",
+    "build_segments_query",
+    "parse_segments_response",
+]
+
+GRAPHQL_QUERY = (
+    "query($userId: String, $audiences: [String]) "
+    "{customer(fs_user_id: $userId) "
+    "{audiences(subset: $audiences) {edges {node {name state}}}}}"
+)
+INVALID_IDENTIFIER = "INVALID_IDENTIFIER_EXCEPTION"
+_MAX_REASON = 120
+
+
+def build_segments_query(user_id: str, segments: tuple[str, ...] | list[str]) -> bytes:
+    """The request body, byte for byte what the reference sends."""
+    payload = {
+        "query": GRAPHQL_QUERY,
+        "variables": {"userId": user_id, "audiences": list(segments)},
+    }
+    return json.dumps(payload).encode()
+
+
+class _FetchError(Exception):
+    def __init__(self, kind: str, reason: str, level: int = logging.ERROR) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.level = level
+
+
+def _printable(text: str) -> str:
+    text = text[:_MAX_REASON]
+    return text if text.isprintable() else repr(text)
+
+
+def _graphql_failure(errors: Any) -> _FetchError:
+    first = errors[0] if isinstance(errors, list) and errors else None
+    ext = first.get("extensions") if isinstance(first, dict) else None
+    if not isinstance(ext, dict):
+        return _FetchError("decode", "decode error")
+    if ext.get("code") == INVALID_IDENTIFIER:
+        return _FetchError("invalid_identifier", "invalid identifier", logging.WARNING)
+    classification = ext.get("classification")
+    if not isinstance(classification, str) or not classification:
+        return _FetchError("decode", "decode error")
+    return _FetchError("graphql_error", _printable(classification))
+
+
+def parse_segments_response(body: bytes) -> list[str]:
+    """The qualified segment names in a GraphQL answer; raises ``_FetchError`` otherwise."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _FetchError("json_decode", "JSON decode error") from None
+    if not isinstance(doc, dict):
+        raise _FetchError("decode", "decode error")
+    errors = doc.get("errors")
+    if errors:
+        raise _graphql_failure(errors)
+    try:
+        edges = doc["data"]["customer"]["audiences"]["edges"]
+        if not isinstance(edges, list):
+            raise TypeError("edges")
+        qualified: list[str] = []
+        for edge in edges:
+            node = edge["node"]
+            name, state = node["name"], node["state"]
+            if not isinstance(name, str):
+                raise TypeError("name")
+            if state == "qualified":
+                qualified.append(name)
+    except (KeyError, TypeError, IndexError):
+        raise _FetchError("decode", "decode error") from None
+    return qualified
