@@ -19,7 +19,8 @@ Rules this module keeps:
 * ``profile_set``/``set_once``/``increment``/``append``/``unset`` with nothing
   to set build no record (``None``), as the Analysys SDK sends nothing then.
 * The caller's dicts are copied, never mutated. Every check is in
-  :mod:`asyncexp.core.analytics_validation`.
+  :mod:`asyncexp.core.analytics_validation`; the envelope (settings, the
+  client's own keys, the key limit) in :mod:`asyncexp.core.analytics_envelope`.
 
 Time comes in as ``now_ms``; warnings come back in :class:`BuiltRecord`.
 """
@@ -27,23 +28,23 @@ Time comes in as ``now_ms``; warnings come back in :class:`BuiltRecord`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
+from asyncexp.core.analytics_envelope import (
+    LIB,
+    LIB_VERSION,
+    BuiltRecord,
+    RecordSettings,
+    assemble_record,
+)
 from asyncexp.core.analytics_validation import (
     MAX_ID_LENGTH,
     MAX_SUPER_PROPERTIES,
-    MAX_XCONTEXT_KEYS,
-    MEMO_LIMIT,
-    check_app_key,
-    check_debug,
     check_event_name,
     check_id,
     check_key,
-    check_xwhen,
     clean_properties,
     clean_value,
-    normalize_platform,
 )
 from asyncexp.errors import ValidationError
 
@@ -62,101 +63,12 @@ __all__ = [
     "track_record",
 ]
 
-# ``$lib``/``$lib_version`` identify the sender. asyncexp sends the values of the
-# Analysys Python SDK it replaces (4.1.1), so server-side reports grouped by
-# library keep working; both are settings of RecordSettings.
-LIB = "python"
-LIB_VERSION = "4.1.1"
-
 PROFILE_OPERATIONS = {
     "set": "$profile_set",
     "set_once": "$profile_set_once",
     "increment": "$profile_increment",
     "append": "$profile_append",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class RecordSettings:
-    """Client-level values copied into every record.
-
-    ``known_names``/``known_keys`` memoise event names and property keys that
-    already passed the checks (bounded; an optimisation, never a rule change).
-    """
-
-    app_key: str
-    debug: int = 0
-    lib: str = LIB
-    lib_version: str = LIB_VERSION
-    known_names: set[str] = field(default_factory=set, compare=False, repr=False)
-    known_keys: set[str] = field(default_factory=set, compare=False, repr=False)
-    reserved_keys: int = 0
-    """xcontext keys the shell adds after building (``$record_id``), counted in the limit."""
-    tails: tuple[dict[str | None, dict[str, Any]], dict[str | None, dict[str, Any]]] = field(
-        default_factory=lambda: ({}, {}), compare=False, repr=False
-    )
-    """The client's own xcontext keys per platform, built once each; indexed by ``is_login``
-    (two flat dicts: a lookup by a ``(platform, is_login)`` tuple costs three times as much)."""
-
-    def __post_init__(self) -> None:
-        check_app_key(self.app_key)
-        check_debug(self.debug)
-
-
-class BuiltRecord(NamedTuple):
-    """A record ready to queue (``None`` when there is nothing to send) and warnings."""
-
-    record: dict[str, Any] | None
-    warnings: list[str]
-
-
-def _tail(settings: RecordSettings, platform: object, is_login: bool) -> dict[str, Any]:
-    """The client's own xcontext keys, memoised per platform (bounded like the other memos)."""
-    memo = settings.tails[is_login]
-    if (platform is None or isinstance(platform, str)) and (found := memo.get(platform)):
-        return found
-    tail = {
-        "$lib": settings.lib,
-        "$lib_version": settings.lib_version,
-        "$platform": normalize_platform(platform),
-        "$debug": settings.debug,
-        "$is_login": is_login,
-    }
-    if (platform is None or isinstance(platform, str)) and len(memo) < MEMO_LIMIT:
-        memo[platform] = tail
-    return tail
-
-
-def _record(
-    settings: RecordSettings,
-    xwho: str,
-    xwhat: str,
-    context: dict[str, Any],
-    platform: object,
-    is_login: object,
-    xwhen: object,
-    now_ms: int,
-    original_id: str | None = None,
-) -> dict[str, Any]:
-    # checked before the memo lookup: 1 == True would otherwise find the bool's entry
-    if type(is_login) is not bool:
-        raise ValidationError(f"is_login: must be a bool, got {type(is_login).__name__}")
-    tail = settings.tails[is_login].get(platform) if type(platform) is str else None
-    context.update(_tail(settings, platform, is_login) if tail is None else tail)
-    if original_id is not None:
-        context["$original_id"] = original_id
-    if len(context) > MAX_XCONTEXT_KEYS - settings.reserved_keys:
-        raise ValidationError(
-            f"properties: xcontext holds at most {MAX_XCONTEXT_KEYS} keys including the "
-            f"client's own, got {len(context)}"
-        )
-    return {
-        "appid": settings.app_key,
-        "xwho": xwho,
-        "xwhat": xwhat,
-        "xwhen": now_ms if xwhen is None else check_xwhen(xwhen, now_ms),
-        "xcontext": context,
-    }
 
 
 def track_record(
@@ -182,7 +94,16 @@ def track_record(
         context.update(own)
     else:
         context = own
-    return _record(settings, distinct_id, event_name, context, platform, is_login, xwhen, now_ms)  # type: ignore[arg-type]
+    return assemble_record(
+        settings,
+        distinct_id,  # type: ignore[arg-type]  # checked above; not narrowed by mypy
+        event_name,  # type: ignore[arg-type]
+        context,
+        platform,
+        is_login,
+        xwhen,
+        now_ms,
+    )
 
 
 def build_track(
@@ -229,7 +150,7 @@ def build_alias(
     xwho = check_id(alias_id, "alias_id")
     original = check_id(distinct_id, "distinct_id")
     context = clean_properties(properties, "properties", warnings)
-    record = _record(
+    record = assemble_record(
         settings, xwho, "$alias", context, platform, True, xwhen, now_ms, original_id=original
     )
     return BuiltRecord(record, warnings)
@@ -269,7 +190,7 @@ def build_profile(
                     f"properties[{key!r}]: profile_append values must be lists of str, "
                     f"got {type(value).__name__}"
                 )
-    record = _record(settings, xwho, xwhat, context, platform, is_login, xwhen, now_ms)
+    record = assemble_record(settings, xwho, xwhat, context, platform, is_login, xwhen, now_ms)
     return BuiltRecord(record, warnings)
 
 
@@ -292,7 +213,9 @@ def build_profile_unset(
     context = {check_key(key, "keys"): "" for key in keys}
     if not context:
         return BuiltRecord(None, [])
-    record = _record(settings, xwho, "$profile_unset", context, platform, is_login, xwhen, now_ms)
+    record = assemble_record(
+        settings, xwho, "$profile_unset", context, platform, is_login, xwhen, now_ms
+    )
     return BuiltRecord(record, [])
 
 
@@ -307,7 +230,9 @@ def build_profile_delete(
 ) -> BuiltRecord:
     """``$profile_delete``: only the client's own keys."""
     xwho = check_id(distinct_id, "distinct_id")
-    record = _record(settings, xwho, "$profile_delete", {}, platform, is_login, xwhen, now_ms)
+    record = assemble_record(
+        settings, xwho, "$profile_delete", {}, platform, is_login, xwhen, now_ms
+    )
     return BuiltRecord(record, [])
 
 
