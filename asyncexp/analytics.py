@@ -20,19 +20,16 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from asyncexp.aio.collectors.base import Collector
+from asyncexp.analytics_profiles import ProfileMethods, XWhen
 from asyncexp.core.analytics import (
     BuiltRecord,
     RecordSettings,
     build_alias,
-    build_profile,
-    build_profile_delete,
-    build_profile_unset,
     merge_super_properties,
     track_record,
 )
@@ -44,8 +41,6 @@ RECORD_ID = "$record_id"
 """The xcontext key of each record's stable id (see ``Analytics(record_ids=)``)."""
 
 logger = logging.getLogger("asyncexp.analytics")
-
-XWhen = int | datetime | None
 
 
 def _epoch_ms() -> int:
@@ -60,7 +55,7 @@ class AnalyticsStats:
     """Records dropped by ``on_invalid="drop"``."""
 
 
-class Analytics:
+class Analytics(ProfileMethods):
     """Builds Analysys records and submits them to ``collector``."""
 
     def __init__(
@@ -157,107 +152,6 @@ class Analytics:
             distinct_id,
             properties,
             platform=platform,
-            xwhen=xwhen,
-        )
-
-    # -- profiles ------------------------------------------------------------------------
-    def _profile(
-        self, op: str, distinct_id: str, properties: Any, platform: Any, is_login: Any, xwhen: Any
-    ) -> None:
-        self._emit(
-            build_profile,
-            self._settings,
-            op,
-            distinct_id,
-            properties,
-            platform=platform,
-            is_login=is_login,
-            xwhen=xwhen,
-        )
-
-    def profile_set(
-        self,
-        distinct_id: str,
-        properties: Mapping[str, Any],
-        *,
-        platform: str | None = "python",
-        is_login: bool = False,
-        xwhen: XWhen = None,
-    ) -> None:
-        """Sets user properties (overwriting); nothing is sent for an empty dict."""
-        self._profile("set", distinct_id, properties, platform, is_login, xwhen)
-
-    def profile_set_once(
-        self,
-        distinct_id: str,
-        properties: Mapping[str, Any],
-        *,
-        platform: str | None = "python",
-        is_login: bool = False,
-        xwhen: XWhen = None,
-    ) -> None:
-        """Sets user properties that are not set yet."""
-        self._profile("set_once", distinct_id, properties, platform, is_login, xwhen)
-
-    def profile_increment(
-        self,
-        distinct_id: str,
-        properties: Mapping[str, int | float],
-        *,
-        platform: str | None = "python",
-        is_login: bool = False,
-        xwhen: XWhen = None,
-    ) -> None:
-        """Adds numbers to numeric user properties."""
-        self._profile("increment", distinct_id, properties, platform, is_login, xwhen)
-
-    def profile_append(
-        self,
-        distinct_id: str,
-        properties: Mapping[str, list[str] | tuple[str, ...]],
-        *,
-        platform: str | None = "python",
-        is_login: bool = False,
-        xwhen: XWhen = None,
-    ) -> None:
-        """Appends strings to list user properties."""
-        self._profile("append", distinct_id, properties, platform, is_login, xwhen)
-
-    def profile_unset(
-        self,
-        distinct_id: str,
-        keys: Iterable[str],
-        *,
-        platform: str | None = "python",
-        is_login: bool = False,
-        xwhen: XWhen = None,
-    ) -> None:
-        """Removes the named user properties."""
-        self._emit(
-            build_profile_unset,
-            self._settings,
-            distinct_id,
-            keys,
-            platform=platform,
-            is_login=is_login,
-            xwhen=xwhen,
-        )
-
-    def profile_delete(
-        self,
-        distinct_id: str,
-        *,
-        platform: str | None = "python",
-        is_login: bool = False,
-        xwhen: XWhen = None,
-    ) -> None:
-        """Deletes every property of the user."""
-        self._emit(
-            build_profile_delete,
-            self._settings,
-            distinct_id,
-            platform=platform,
-            is_login=is_login,
             xwhen=xwhen,
         )
 
