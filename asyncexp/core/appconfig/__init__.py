@@ -6,6 +6,7 @@ Modules, in dependency order:
 * ``safe_regex``   the vetted regular expressions of ``matches``;
 * ``rule_eval``    the compiled, three-valued rule evaluator and ``split``;
 * ``run``          the ``get_experiment_run`` model, parser and validation;
+* ``flag_constraints`` the attribute ``constraints`` of feature flags;
 * ``feature_flags`` the ``AWS.AppConfig.FeatureFlags`` document and its variants;
 * ``assignment``   overrides → audience → exposure → weighted choice, and the
   assignment-log event.

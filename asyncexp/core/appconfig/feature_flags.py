@@ -21,7 +21,9 @@ most 32 variants with unique names; the default variant is last and has no
 rule, every other one has a rule of at most 16384 characters; at most 25
 attributes per flag or variant, each a string (≤ 1024), number, boolean, or a
 list of strings or of numbers. A document given as bytes or text is limited to
-``MAX_DOCUMENT_BYTES``. Attribute ``constraints`` are not enforced here.
+``MAX_DOCUMENT_BYTES``. Attribute ``constraints`` declared in
+``flags.<key>.attributes`` are enforced here, on the flag's values and on every
+variant's ``attributeValues`` (rules in ``flag_constraints``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from asyncexp.core.appconfig.flag_constraints import check_attributes, parse_attribute_definitions
 from asyncexp.core.appconfig.rule_eval import Rule, compile_rule
 from asyncexp.core.appconfig.run import AttributeValue
 from asyncexp.errors import ConfigError
@@ -212,17 +215,25 @@ def parse_feature_flags(document: Mapping[str, Any] | bytes | str) -> FeatureFla
             raise ConfigError(f"flag key {key!r} does not match {_FLAG_KEY.pattern}", "flags")
         meta = _object(raw_flag, f"flags.{key}")
         name = meta.get("name", key)
+        constraints = parse_attribute_definitions(
+            meta.get("attributes", {}), f"flags.{key}.attributes"
+        )
         path = f"values.{key}"
         value = _object(values.get(key, {}), path)
         plain = {k: v for k, v in value.items() if k not in _RESERVED}
         variants: tuple[Variant, ...] = ()
         if value.get("_variants") is not None:
             variants = _variants(value["_variants"], key, f"{path}._variants")
-        flags[key] = FlagDefinition(
+        flag = FlagDefinition(
             key=key,
             name=name if isinstance(name, str) else key,
             enabled=_enabled(value, path, required=False),
             attributes=_attributes(plain, path),
             variants=variants,
         )
+        check_attributes(constraints, flag.attributes, path, enabled=flag.enabled and not variants)
+        for i, variant in enumerate(variants):
+            where = f"{path}._variants[{i}].attributeValues"
+            check_attributes(constraints, variant.attributes, where, enabled=variant.enabled)
+        flags[key] = flag
     return FeatureFlagsDocument(MappingProxyType(flags))
