@@ -1,4 +1,23 @@
-"""asyncexp: asyncio-native analytics and experimentation client."""
+"""asyncexp: asyncio-native analytics and experimentation client.
+
+The package is built in wings, each with its rules at the top of its
+``__init__.py`` (``tests/architecture`` enforces them):
+
+* :mod:`asyncexp.core`: pure and synchronous (flags, analytics, appconfig);
+* :mod:`asyncexp.flags`: the decision facade (user contexts, decisions);
+* :mod:`asyncexp.analytics`: the Analysys-style analytics API;
+* :mod:`asyncexp.aio`: the async shell (HTTP, collectors, ODP, AppConfig);
+* :mod:`asyncexp.integrations`, :mod:`asyncexp.cli`, :mod:`asyncexp.testing`:
+  what sits on top.
+
+At the top level, :mod:`asyncexp.client` wires the wings together and owns
+their lifecycle, and :mod:`asyncexp.errors` holds the exception tree. The rule
+below covers them and this module (``asyncexp.__main__`` runs the CLI).
+
+May import: asyncexp.aio, asyncexp.analytics, asyncexp.client, asyncexp.core,
+  asyncexp.errors, asyncexp.examples_data, asyncexp.flags
+Never imported by: nothing; the public names live here.
+"""
 
 from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
 from asyncexp.aio.collectors import (
@@ -9,11 +28,9 @@ from asyncexp.aio.collectors import (
     RealtimeCollector,
 )
 from asyncexp.aio.odp import OdpOption
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 from asyncexp.client import Client
-from asyncexp.core.decision_types import DecideOption, DecisionContext, ForcedDecision
-from asyncexp.decider import EventSink, UserProfileService
-from asyncexp.decision import Decision
+from asyncexp.core.flags.decision_types import DecideOption, DecisionContext, ForcedDecision
 from asyncexp.errors import (
     ArgumentTypeError,
     AsyncExpError,
@@ -26,8 +43,10 @@ from asyncexp.errors import (
     UnsupportedVersionError,
     ValidationError,
 )
-from asyncexp.notifications import NotificationCenter, NotificationType
-from asyncexp.user_context import UserContext
+from asyncexp.flags.decider import EventSink, UserProfileService
+from asyncexp.flags.decision import Decision
+from asyncexp.flags.notifications import NotificationCenter, NotificationType
+from asyncexp.flags.user_context import UserContext
 
 __version__ = "0.1.0"
 

@@ -24,21 +24,21 @@ from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
 from asyncexp.aio.collectors.base import Collector
 from asyncexp.aio.datafile_source import DatafileSource, datafile_url_for
 from asyncexp.aio.http import HttpTransport
+from asyncexp.aio.ids import new_event_id
 from asyncexp.aio.odp import OdpManager
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 from asyncexp.client_analytics import ClientAnalyticsMixin
 from asyncexp.client_config import ClientConfigMixin
 from asyncexp.client_events import ClientEventsMixin
-from asyncexp.core.datafile import ProjectConfig
-from asyncexp.decider import Decider, UserProfileService, normalize_options
+from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError
-from asyncexp.ids import new_event_id
-from asyncexp.notifications import NotificationCenter
-from asyncexp.parsing import parse_datafile_fast
-from asyncexp.user_context import UserContext
+from asyncexp.flags.decider import Decider, UserProfileService, normalize_options
+from asyncexp.flags.notifications import NotificationCenter
+from asyncexp.flags.parsing import parse_datafile_fast
+from asyncexp.flags.user_context import UserContext
 
 if TYPE_CHECKING:
-    from asyncexp.config_view import ProjectConfigView
+    from asyncexp.flags.config_view import ProjectConfigView
 
 __all__ = ["Client"]
 
@@ -119,6 +119,7 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
                 update_interval=update_interval,
                 request_timeout=request_timeout,
                 current_revision=lambda: self._config.revision if self._config else None,
+                parse=parse_datafile_fast,
             )
         if datafile is not None:
             self._apply_config(parse_datafile_fast(datafile))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 from asyncexp.errors import ClientStateError
 
 __all__ = ["ClientAnalyticsMixin"]

@@ -7,14 +7,14 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from asyncexp.core.events import EYEOFCLOUD_EVENTS_URL
-from asyncexp.notifications import NotificationCenter, NotificationType
+from asyncexp.core.flags.events import EYEOFCLOUD_EVENTS_URL
+from asyncexp.flags.notifications import NotificationCenter, NotificationType
 
 if TYPE_CHECKING:
     from asyncexp.aio.datafile_source import DatafileSource, DatafileStats
     from asyncexp.aio.odp import OdpManager
-    from asyncexp.config_view import ProjectConfigView
-    from asyncexp.core.datafile import ProjectConfig
+    from asyncexp.core.flags.datafile import ProjectConfig
+    from asyncexp.flags.config_view import ProjectConfigView
 
 __all__ = ["ClientConfigMixin"]
 
@@ -51,7 +51,7 @@ class ClientConfigMixin:
             return None
         view = self._view
         if view is None or view.revision != config.revision:
-            from asyncexp.config_view import build_config_view  # only paid for when used
+            from asyncexp.flags.config_view import build_config_view  # only paid for when used
 
             view = self._view = build_config_view(config)
         return view

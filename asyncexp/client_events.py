@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from asyncexp.core.events import UserEvent, log_event_dict
+from asyncexp.core.flags.events import UserEvent, log_event_dict
 from asyncexp.errors import ClientClosedError
-from asyncexp.notifications import NotificationCenter, NotificationType
+from asyncexp.flags.notifications import NotificationCenter, NotificationType
 
 if TYPE_CHECKING:
     from asyncexp.aio.collectors.base import Collector
     from asyncexp.aio.odp import OdpManager
-    from asyncexp.core.datafile import ProjectConfig
-    from asyncexp.core.decision_types import FlagResult
-    from asyncexp.decider import Decider
-    from asyncexp.decision import Decision
-    from asyncexp.user_context import UserContext
+    from asyncexp.core.flags.datafile import ProjectConfig
+    from asyncexp.core.flags.decision_types import FlagResult
+    from asyncexp.flags.decider import Decider
+    from asyncexp.flags.decision import Decision
+    from asyncexp.flags.user_context import UserContext
 
 __all__ = ["ClientEventsMixin"]
 

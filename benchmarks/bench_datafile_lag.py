@@ -22,7 +22,7 @@ from aiohttp import web
 
 from asyncexp.aio import datafile_source
 from asyncexp.client import Client
-from asyncexp.core.datafile import parse_datafile
+from asyncexp.core.flags.datafile import parse_datafile
 from asyncexp.examples_data import example_datafile
 
 

@@ -23,7 +23,7 @@ from optimizely import optimizely
 from optimizely.decision.optimizely_decide_option import OptimizelyDecideOption
 
 from asyncexp.client import Client
-from asyncexp.core.decision_types import DecideOption
+from asyncexp.core.flags.decision_types import DecideOption
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATAFILE = HERE.parent.parent / "shared" / "bench" / "datafile_50.json"

@@ -52,8 +52,8 @@ import orjson
 from aiohttp import ClientSession, web
 
 from asyncexp.aio.collectors import BatchCollector
-from asyncexp.analytics import Analytics
-from asyncexp.testing_server import IngestionServer
+from asyncexp.analytics.api import Analytics
+from asyncexp.testing import IngestionServer
 
 DATAFILE = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "datafile_50.json"
 BURST = 100

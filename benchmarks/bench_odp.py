@@ -45,7 +45,7 @@ from aiohttp import ClientSession, web
 
 from asyncexp.aio.http import HttpTransport
 from asyncexp.aio.odp import OdpManager
-from asyncexp.core.datafile import parse_datafile
+from asyncexp.core.flags.datafile import parse_datafile
 
 SEGMENTS = ["vip", "gold", "churn-risk"]
 API_KEY = "bench-key"

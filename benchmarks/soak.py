@@ -56,7 +56,7 @@ from asyncexp.aio.collectors import BatchCollector
 from asyncexp.aio.collectors.spool import SpoolStore
 from asyncexp.aio.collectors.wire import ANALYSYS_SUCCESS_BODY
 from asyncexp.aio.http import RetryPolicy
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 
 STATES = ("ok", "storm", "down", "hang")
 WEIGHTS = (0.45, 0.2, 0.15, 0.2)

@@ -1,7 +1,7 @@
 """Real-time segments (ODP): fetch a user's segments, decide on them, send an ODP event.
 
 Runs fully offline: ``python examples/odp_segments.py``. A local ODP server on
-127.0.0.1 (``asyncexp.testing_odp.OdpServer``) stands in for the GraphQL and
+127.0.0.1 (``asyncexp.testing.odp_server.OdpServer``) stands in for the GraphQL and
 events endpoints; the datafile's ``odp`` integration points at it. The flag
 ``premium_banner`` has a delivery rule whose audience is the ODP segment
 ``vip`` (a ``qualified`` condition), so a user sees the banner only once their
@@ -19,7 +19,7 @@ import asyncio
 from typing import Any
 
 from asyncexp import Client, Decision
-from asyncexp.testing_odp import OdpServer
+from asyncexp.testing import OdpServer
 
 PUBLIC_KEY = "W4WzcEs-ABgXorzY7h1LCQ"  # an ODP public key is not a secret; this one is made up
 FLAG = "premium_banner"

@@ -34,9 +34,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from asyncexp.aio.http import HttpTransport, RetryPolicy, TransportError
-from asyncexp.core.datafile import ProjectConfig
+from asyncexp.core.flags.datafile import ProjectConfig, parse_datafile
 from asyncexp.errors import ConfigError
-from asyncexp.parsing import parse_datafile_fast as parse_datafile
 
 __all__ = ["VENDORS", "DatafileSource", "DatafileStats", "datafile_url_for"]
 
@@ -101,6 +100,7 @@ class DatafileSource:
         current_revision: Callable[[], str | None] = lambda: None,
         jitter: Callable[[], float] = random.random,
         wait: Callable[[float], Awaitable[None]] | None = None,
+        parse: Callable[[bytes], ProjectConfig] | None = None,
     ) -> None:
         if update_interval <= 0:
             raise ConfigError(f"update_interval must be positive, got {update_interval}")
@@ -120,6 +120,8 @@ class DatafileSource:
         self._current_revision = current_revision
         self._jitter = jitter
         self._wait = wait
+        # The client passes its GC-pausing parser; the shell knows only the core's.
+        self._parse_body = parse
         self._etag: str | None = None
         self._last_modified: str | None = None
         self._reported: dict[str, None] = {}  # digests of bad bodies, oldest first
@@ -227,8 +229,8 @@ class DatafileSource:
             del self._reported[next(iter(self._reported))]
         return True
 
-    @staticmethod
-    async def _parse(body: bytes) -> ProjectConfig:
+    async def _parse(self, body: bytes) -> ProjectConfig:
+        parse = self._parse_body or parse_datafile
         if len(body) < EXECUTOR_PARSE_BYTES:
-            return parse_datafile(body)
-        return await asyncio.get_running_loop().run_in_executor(None, parse_datafile, body)
+            return parse(body)
+        return await asyncio.get_running_loop().run_in_executor(None, parse, body)

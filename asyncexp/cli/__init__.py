@@ -7,6 +7,9 @@ resumably). ``asyncexp COMMAND --help`` documents each.
 
 Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted. Every error
 is one line on stderr, never a traceback (``-vvv`` shows library debug logs).
+
+May import: anything in asyncexp except asyncexp.integrations
+Never imported by: any other part of asyncexp except asyncexp.__main__
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 
 from asyncexp.cli._base import CliParser, describe, logger, print_json
 from asyncexp.cli._source import add_source_options, check_source_options, open_client
-from asyncexp.core.decision_types import DecideOption
+from asyncexp.core.flags.decision_types import DecideOption
 
 __all__ = ["ATTRIBUTE_RULES", "parse_attr", "parse_attr_json", "register"]
 

@@ -28,7 +28,7 @@ from typing import IO, Any
 import orjson
 
 from asyncexp.cli._base import CliError, CliParser, describe, logger
-from asyncexp.testing_server import IngestionServer
+from asyncexp.testing import IngestionServer
 
 __all__ = ["ANALYSYS_FILE", "OPTIMIZELY_FILE", "register"]
 

@@ -12,6 +12,10 @@ dependency; this package imports none of them.
   ``UserContextDependency``, ``CurrentUser``); needs ``asyncexp[fastapi]``.
 * :mod:`asyncexp.integrations.openfeature`: an OpenFeature provider; needs
   ``asyncexp[openfeature]``.
+
+May import: asyncexp, asyncexp.aio, asyncexp.analytics, asyncexp.client, asyncexp.core,
+  asyncexp.errors, asyncexp.flags, asyncexp.integrations
+Never imported by: any other part of asyncexp
 """
 
 __all__: list[str] = []

@@ -44,9 +44,9 @@ except ImportError as exc:
     ) from exc
 
 from asyncexp.client import Client
+from asyncexp.flags.user_context import UserContext
 from asyncexp.integrations import asgi
 from asyncexp.integrations.asgi import DEFAULT_KEY, asyncexp_lifespan
-from asyncexp.user_context import UserContext
 
 __all__ = [
     "AsyncexpClient",

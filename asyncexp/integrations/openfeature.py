@@ -49,12 +49,12 @@ from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from asyncexp.errors import ClientStateError, MissingExtraError
+from asyncexp.flags.notifications import NotificationType
 from asyncexp.integrations.openfeature_resolution import (
     Metadict,
     OpenFeatureResolutionMixin,
     _attributes,
 )
-from asyncexp.notifications import NotificationType
 
 try:
     from openfeature.evaluation_context import EvaluationContext

@@ -28,8 +28,8 @@ except ImportError as exc:  # pragma: no cover - exercised with the package hidd
 
 if TYPE_CHECKING:
     from asyncexp.client import Client
-    from asyncexp.core.entities import FeatureFlag
-    from asyncexp.decision import Decision
+    from asyncexp.core.flags.entities import FeatureFlag
+    from asyncexp.flags.decision import Decision
 
 __all__ = ["Metadict", "OpenFeatureResolutionMixin"]
 

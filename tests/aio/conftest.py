@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from asyncexp.analytics import Analytics
-from asyncexp.testing_server import IngestionServer
+from asyncexp.analytics.api import Analytics
+from asyncexp.testing import IngestionServer
 
 T0_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from asyncexp.core.datafile import ProjectConfig, parse_datafile
+from asyncexp.core.flags.datafile import ProjectConfig, parse_datafile
 from tests.datafiles import base_datafile
 
 __all__ = ["API_KEY", "OdpServer", "Received", "Reply", "make_config"]

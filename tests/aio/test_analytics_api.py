@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from asyncexp.aio.collectors import BatchCollector
-from asyncexp.analytics import RECORD_ID, Analytics
+from asyncexp.analytics.api import RECORD_ID, Analytics
 from asyncexp.errors import ConfigError, ValidationError
-from asyncexp.testing_server import IngestionServer, Reply
+from asyncexp.testing import IngestionServer, Reply
 
 T0 = 1_700_000_000_000
 

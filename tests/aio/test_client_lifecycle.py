@@ -75,7 +75,7 @@ async def test_client_exposes_appconfig_with_its_collector_and_clock() -> None:
 def test_parsing_pauses_the_gc_only_while_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from asyncexp import parsing
+    from asyncexp.flags import parsing
 
     states: list[bool] = []
     real = parsing.parse_datafile

@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from asyncexp.aio.collectors import BatchCollector, RealtimeCollector
-from asyncexp.analytics import Analytics
-from asyncexp.core.events import EventContext, UserEvent, build_event_batch
+from asyncexp.analytics.api import Analytics
+from asyncexp.core.flags.events import EventContext, UserEvent, build_event_batch
 from asyncexp.errors import ArgumentTypeError, ConfigError
-from asyncexp.testing_server import IngestionServer
+from asyncexp.testing import IngestionServer
 
 
 def user_event(n: int, revision: str = "7", project: str = "p1") -> UserEvent:

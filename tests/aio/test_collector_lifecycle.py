@@ -11,9 +11,9 @@ import pytest
 
 from asyncexp.aio.collectors import BatchCollector, RealtimeCollector
 from asyncexp.aio.http import HttpTransport
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 from asyncexp.errors import ClientClosedError, DeliveryError
-from asyncexp.testing_server import IngestionServer, Reply
+from asyncexp.testing import IngestionServer, Reply
 
 
 async def test_queue_full_drops_new_records_counts_and_logs_once(

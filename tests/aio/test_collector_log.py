@@ -17,8 +17,8 @@ import pytest
 from asyncexp.aio.collectors import LogCollector
 from asyncexp.aio.collectors.log import log_file_name
 from asyncexp.aio.http import RetryPolicy
-from asyncexp.analytics import Analytics
-from asyncexp.core.events import EventContext, UserEvent
+from asyncexp.analytics.api import Analytics
+from asyncexp.core.flags.events import EventContext, UserEvent
 
 
 def ms(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:

@@ -7,9 +7,9 @@ from typing import Any
 
 from asyncexp.aio.collectors import BatchCollector, RealtimeCollector
 from asyncexp.aio.http import RetryPolicy
-from asyncexp.analytics import Analytics
-from asyncexp.core.events import EventContext, UserEvent
-from asyncexp.testing_server import IngestionServer, Reply
+from asyncexp.analytics.api import Analytics
+from asyncexp.core.flags.events import EventContext, UserEvent
+from asyncexp.testing import IngestionServer, Reply
 
 POLICY = RetryPolicy(max_retries=3, base_delay=0.5, max_delay=30.0)
 

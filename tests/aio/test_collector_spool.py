@@ -13,10 +13,10 @@ import pytest
 from asyncexp.aio.collectors import BatchCollector
 from asyncexp.aio.collectors.spool import SpoolBatch, SpoolFull, SpoolStore
 from asyncexp.aio.http import RetryPolicy
-from asyncexp.analytics import Analytics
-from asyncexp.core.events import build_event_batch
+from asyncexp.analytics.api import Analytics
+from asyncexp.core.flags.events import build_event_batch
 from asyncexp.errors import ConfigError
-from asyncexp.testing_server import IngestionServer, Reply
+from asyncexp.testing import IngestionServer, Reply
 from tests.aio.test_collector_batch import user_event
 
 POLICY = RetryPolicy(max_retries=2, base_delay=0.5, max_delay=2.0)

@@ -254,19 +254,19 @@ async def test_large_datafile_is_parsed_off_the_loop(
 ) -> None:
     import threading
 
-    from asyncexp.aio import datafile_source
+    from asyncexp.flags import parsing
 
     doc: dict[str, Any] = json.loads(datafile_text("big"))
     doc["padding"] = ["x" * 1000] * 1100  # ~1.1 MB
     df_server.body = json.dumps(doc)
     threads: list[bool] = []
-    real_parse = datafile_source.parse_datafile
+    real_parse = parsing.parse_datafile
 
     def spy(body: Any) -> Any:
         threads.append(threading.current_thread() is threading.main_thread())
         return real_parse(body)
 
-    monkeypatch.setattr(datafile_source, "parse_datafile", spy)
+    monkeypatch.setattr(parsing, "parse_datafile", spy)
     async with Client(datafile_url=df_server.url + "/d.json") as client:
         assert client.config is not None
         assert client.config.revision == "big"

@@ -23,7 +23,7 @@ from asyncexp.aio.http import (
     parse_retry_after,
 )
 from asyncexp.errors import ClientClosedError
-from asyncexp.testing_server import IngestionServer, Reply
+from asyncexp.testing import IngestionServer, Reply
 
 
 async def test_post_returns_status_headers_and_body(server: IngestionServer) -> None:

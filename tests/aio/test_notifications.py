@@ -9,7 +9,7 @@ import pytest
 
 from asyncexp import DecideOption, ValidationError
 from asyncexp.client import Client
-from asyncexp.notifications import NotificationCenter, NotificationType
+from asyncexp.flags.notifications import NotificationCenter, NotificationType
 from asyncexp.testing import CapturingCollector
 from tests.datafiles import base_datafile
 

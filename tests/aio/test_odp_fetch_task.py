@@ -16,7 +16,7 @@ from asyncexp.aio.http import HttpTransport
 from asyncexp.aio.odp import OdpManager, OdpOption, start_segment_fetch
 from asyncexp.client import Client
 from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError
-from asyncexp.user_context import UserContext
+from asyncexp.flags.user_context import UserContext
 from tests.aio.odp_server import API_KEY, OdpServer, Reply, make_config
 from tests.datafiles import base_datafile
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from asyncexp.examples_data import example_datafile
-from asyncexp.testing_server import IngestionServer
+from asyncexp.testing import IngestionServer
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from asyncexp.aio.collectors import LogCollector
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 
 __all__ = ["T0_MS", "as_multiset", "read_records", "write_records"]
 

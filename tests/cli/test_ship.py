@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from asyncexp.cli.shipping import STATE_FILE, ship_directory
-from asyncexp.testing_server import IngestionServer
+from asyncexp.testing import IngestionServer
 from tests.cli.helpers import run_cli
 from tests.cli.logs import as_multiset, read_records, write_records
 

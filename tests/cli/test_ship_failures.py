@@ -10,7 +10,7 @@ import pytest
 
 from asyncexp.cli._ship_files import exclusive
 from asyncexp.cli.shipping import STATE_FILE
-from asyncexp.testing_server import IngestionServer, Reply
+from asyncexp.testing import IngestionServer, Reply
 from tests.cli.helpers import Result, closed_port, run_cli
 from tests.cli.logs import as_multiset, read_records, write_records
 

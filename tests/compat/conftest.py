@@ -24,7 +24,7 @@ from optimizely.event.event_processor import ForwardingEventProcessor
 from optimizely.optimizely_user_context import OptimizelyUserContext
 
 from asyncexp.client import Client
-from asyncexp.core.decision_types import DecisionContext, ForcedDecision
+from asyncexp.core.flags.decision_types import DecisionContext, ForcedDecision
 from asyncexp.testing import CapturingCollector
 from tests.compat.datafile_gen import UserSpec
 

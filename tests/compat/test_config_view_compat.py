@@ -30,15 +30,15 @@ from typing import Any
 import pytest
 from optimizely import optimizely as optimizely_module
 
-from asyncexp.config_view import (
+from asyncexp.core.flags.datafile import parse_datafile
+from asyncexp.examples_data import example_datafile
+from asyncexp.flags.config_view import (
     ExperimentView,
     FeatureView,
     ProjectConfigView,
     VariationView,
     build_config_view,
 )
-from asyncexp.core.datafile import parse_datafile
-from asyncexp.examples_data import example_datafile
 from tests.compat.datafile_gen import generate_datafile
 from tests.datafiles import base_datafile
 

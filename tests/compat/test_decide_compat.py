@@ -24,7 +24,7 @@ import pytest
 from optimizely.decision.optimizely_decide_option import OptimizelyDecideOption as RefOption
 
 from asyncexp.client import Client
-from asyncexp.core.decision_types import DecideOption
+from asyncexp.core.flags.decision_types import DecideOption
 from tests.compat.conftest import DictProfileService, MakePair, decision_fields, describe_user
 from tests.compat.datafile_gen import ForcedSpec, UserSpec, generate_datafile, generate_users
 

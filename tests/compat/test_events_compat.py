@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from asyncexp.aio.collectors.wire import encode_optimizely
-from asyncexp.core.decision_types import DecideOption
+from asyncexp.core.flags.decision_types import DecideOption
 from tests.compat.conftest import MakePair, Pair, describe_user, same, strip_volatile
 from tests.compat.datafile_gen import UserSpec, generate_datafile, generate_users
 

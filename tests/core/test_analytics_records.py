@@ -1,4 +1,4 @@
-"""Analysys record shapes built by asyncexp.core.analytics (no event loop)."""
+"""Analysys record shapes built by asyncexp.core.analytics.records (no event loop)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from asyncexp.core.analytics import (
+from asyncexp.core.analytics.records import (
     LIB,
     LIB_VERSION,
     BuiltRecord,

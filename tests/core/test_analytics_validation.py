@@ -1,4 +1,4 @@
-"""The validation rules of asyncexp.core.analytics_validation, at their edges."""
+"""The validation rules of asyncexp.core.analytics.validation, at their edges."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from asyncexp.core.analytics import (
+from asyncexp.core.analytics.records import (
     BuiltRecord,
     RecordSettings,
     build_alias,
     build_profile,
     build_track,
 )
-from asyncexp.core.analytics_validation import MAX_STRING_LENGTH
+from asyncexp.core.analytics.validation import MAX_STRING_LENGTH
 from asyncexp.errors import ValidationError
 
 S = RecordSettings(app_key="shop")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asyncexp.core.bucketing import MAX_TRAFFIC_VALUE, bucket_value, find_entity, hash_key
+from asyncexp.core.flags.bucketing import MAX_TRAFFIC_VALUE, bucket_value, find_entity, hash_key
 
 VECTORS = [
     ("ppid11886780721", 5254),

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from asyncexp.core.conditions import (
+from asyncexp.core.flags.conditions import (
     Evaluator,
     audience_result,
     compile_audience_tree,

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from asyncexp.config_view import (
+from asyncexp.core.flags.datafile import parse_datafile
+from asyncexp.flags.config_view import (
     AttributeView,
     AudienceView,
     EventView,
@@ -22,8 +23,7 @@ from asyncexp.config_view import (
     VariableView,
     build_config_view,
 )
-from asyncexp.config_view_audiences import render_audiences
-from asyncexp.core.datafile import parse_datafile
+from asyncexp.flags.config_view_audiences import render_audiences
 from tests.datafiles import base_datafile
 
 NAMES = {"1": "A", "2": "B", "3": "C"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from asyncexp.core.datafile import parse_datafile
+from asyncexp.core.flags.datafile import parse_datafile
 from asyncexp.errors import AsyncExpError, ConfigError, UnsupportedVersionError
 from tests.datafiles import base_datafile, holdout
 

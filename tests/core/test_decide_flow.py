@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from asyncexp.client import Client
-from asyncexp.core.bucketing import bucket_value
-from asyncexp.core.decision_types import DecideOption, DecisionContext, ForcedDecision
+from asyncexp.core.flags.bucketing import bucket_value
+from asyncexp.core.flags.decision_types import DecideOption, DecisionContext, ForcedDecision
 from asyncexp.testing import CapturingCollector
 from tests.datafiles import base_datafile, holdout
 

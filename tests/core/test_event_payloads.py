@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from asyncexp.client import Client
-from asyncexp.core.events import (
+from asyncexp.core.flags.events import (
     EventContext,
     build_conversion,
     build_event_batch,

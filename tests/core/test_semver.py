@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from asyncexp.core.conditions import compile_condition_tree
-from asyncexp.core.semver import Version, compare_to, compare_versions, parse_version
+from asyncexp.core.flags.conditions import compile_condition_tree
+from asyncexp.core.flags.semver import Version, compare_to, compare_versions, parse_version
 
 # (target, user) pairs from the reference SDK's tests/helpers_tests/test_condition.py.
 EQUAL = [

@@ -3,7 +3,7 @@
 Each example's ``main()`` is imported by path and awaited, then its summary is
 checked against what the local servers received; one subprocess run per
 example checks that ``python examples/X.py`` works as a script. A few more
-tests cover the behaviours of ``asyncexp.testing_odp.OdpServer`` that the
+tests cover the behaviours of ``asyncexp.testing.odp_server.OdpServer`` that the
 example does not reach (a wrong key, an unknown user).
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from asyncexp import Client
 from asyncexp.core.appconfig import Reason, assign, parse_experiment_run
-from asyncexp.testing_odp import OdpServer
+from asyncexp.testing import OdpServer
 from tests.examples.loading import EXAMPLES, load_example
 
 ASSIGNMENT = "AWS.AppConfig.TreatmentAssignment"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 from tests.faults.fault_server import FaultServer
 
 

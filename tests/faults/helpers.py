@@ -10,7 +10,7 @@ from asyncexp.aio.collectors import BatchCollector
 from asyncexp.aio.collectors.base import CollectorStats
 from asyncexp.aio.collectors.spool import SpoolStore
 from asyncexp.aio.http import RetryPolicy
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 
 __all__ = [
     "FAST_RETRY",

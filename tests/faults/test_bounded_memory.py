@@ -15,8 +15,8 @@ import psutil
 from asyncexp.aio.collectors import BatchCollector
 from asyncexp.aio.collectors.spool import SpoolStore
 from asyncexp.aio.http import RetryPolicy
-from asyncexp.analytics import Analytics
-from asyncexp.testing_server import IngestionServer
+from asyncexp.analytics.api import Analytics
+from asyncexp.testing import IngestionServer
 
 EVENTS = 200_000
 GROWTH_LIMIT = 40 << 20

@@ -38,7 +38,7 @@ from aiohttp.resolver import DefaultResolver, ThreadedResolver
 from asyncexp.aio.collectors import BatchCollector
 from asyncexp.aio.collectors.spool import SpoolStore
 from asyncexp.aio.collectors.wire import encode_analysys
-from asyncexp.analytics import Analytics
+from asyncexp.analytics.api import Analytics
 from tests.faults.fault_server import FaultServer
 from tests.faults.helpers import (
     FAST_RETRY,

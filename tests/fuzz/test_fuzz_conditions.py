@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asyncexp.core.conditions import Evaluator, compile_audience_tree, compile_condition_tree
+from asyncexp.core.flags.conditions import Evaluator, compile_audience_tree, compile_condition_tree
 from asyncexp.errors import ConfigError
 from tests.fuzz.profile import fuzz
 from tests.fuzz.strategies import deep, json_values

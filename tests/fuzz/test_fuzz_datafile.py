@@ -22,10 +22,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncexp.client import Client
-from asyncexp.core.datafile import ProjectConfig, parse_datafile
-from asyncexp.decision import Decision
+from asyncexp.core.flags.datafile import ProjectConfig, parse_datafile
 from asyncexp.errors import ConfigError
-from asyncexp.parsing import parse_datafile_fast
+from asyncexp.flags.decision import Decision
+from asyncexp.flags.parsing import parse_datafile_fast
 from asyncexp.testing import CapturingCollector
 from tests.datafiles import base_datafile
 from tests.fuzz.profile import fuzz

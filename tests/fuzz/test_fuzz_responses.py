@@ -39,7 +39,7 @@ from asyncexp.aio.datafile_source import REPORTED_BODIES, DatafileSource
 from asyncexp.aio.http import HttpResponse
 from asyncexp.aio.odp import OdpManager
 from asyncexp.aio.odp.segments import _FetchError, parse_segments_response
-from asyncexp.core.datafile import ProjectConfig
+from asyncexp.core.flags.datafile import ProjectConfig
 from tests.aio.odp_server import make_config
 from tests.datafiles import base_datafile
 from tests.fuzz.profile import fuzz

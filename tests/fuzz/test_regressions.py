@@ -11,7 +11,7 @@ import pytest
 
 from asyncexp.core.appconfig import parse_experiment_run
 from asyncexp.core.appconfig.rule_eval import compile_rule
-from asyncexp.core.datafile import MAX_DEPTH_LIMIT, parse_datafile
+from asyncexp.core.flags.datafile import MAX_DEPTH_LIMIT, parse_datafile
 from asyncexp.errors import ConfigError, RuleSyntaxError
 from tests.appconfig_samples import run_dict
 from tests.datafiles import base_datafile

@@ -24,8 +24,8 @@ from openfeature.track import TrackingEventDetails
 
 from asyncexp import Client, DecideOption, DecisionContext, ForcedDecision
 from asyncexp.errors import ClientStateError, MissingExtraError
+from asyncexp.flags.notifications import NotificationType
 from asyncexp.integrations.openfeature import AsyncExpProvider
-from asyncexp.notifications import NotificationType
 from asyncexp.testing import CapturingCollector
 from tests.datafiles import VARS, base_datafile
 

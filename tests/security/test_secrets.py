@@ -412,7 +412,7 @@ async def test_refused_connections(
 
 
 def client_config_for(odp_host: str) -> Any:
-    from asyncexp.core.datafile import parse_datafile
+    from asyncexp.core.flags.datafile import parse_datafile
 
     return parse_datafile(datafile_with_odp(odp_host))
 

@@ -3,8 +3,8 @@
 A collector takes two kinds of item:
 
 * a ``dict``: one Analysys record, already built and validated
-  (:mod:`asyncexp.core.analytics`);
-* a :class:`~asyncexp.core.events.UserEvent`: an Optimizely impression or conversion.
+  (:mod:`asyncexp.core.analytics.records`);
+* a :class:`~asyncexp.core.flags.events.UserEvent`: an Optimizely impression or conversion.
 
 ``submit`` is a plain call that never awaits and never blocks; everything slow
 happens in background tasks started by ``start``. Each item ends in exactly one
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from asyncexp.aio.http import HttpTransport
-    from asyncexp.core.events import UserEvent
+    from asyncexp.core.flags.events import UserEvent
 
 __all__ = [
     "DROP_COLLECTOR_FAILED",

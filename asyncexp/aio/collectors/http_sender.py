@@ -44,7 +44,7 @@ from asyncexp.aio.http import (
     attempt_from_status,
     call_with_retries,
 )
-from asyncexp.core.events import UserEvent
+from asyncexp.core.flags.events import UserEvent
 from asyncexp.errors import ArgumentTypeError, ConfigError
 
 __all__ = ["ANALYSYS_LANE", "HttpSender", "Sleep"]

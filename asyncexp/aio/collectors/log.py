@@ -38,7 +38,7 @@ import orjson
 from asyncexp.aio.collectors.base import DROP_RETRIES_EXHAUSTED, DROP_UNENCODABLE
 from asyncexp.aio.collectors.pipeline import Clock, LaneKey, QueueCollector, WaitFn, wait_event
 from asyncexp.aio.http import Attempt, RetryPolicy, call_with_retries
-from asyncexp.core.events import UserEvent, build_event_batch
+from asyncexp.core.flags.events import UserEvent, build_event_batch
 from asyncexp.errors import ArgumentTypeError, ConfigError
 
 __all__ = ["LogCollector", "append_locked", "log_file_name"]

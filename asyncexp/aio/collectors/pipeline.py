@@ -45,7 +45,7 @@ from asyncexp.aio.collectors.base import (
 from asyncexp.aio.collectors.dispatch import Dispatcher
 from asyncexp.aio.collectors.lanes import Chunk, Lane, LaneKey, SendInfo
 from asyncexp.aio.http import HttpTransport
-from asyncexp.core.events import UserEvent
+from asyncexp.core.flags.events import UserEvent
 from asyncexp.errors import ClientClosedError, ConfigError, DeliveryError
 
 __all__ = ["Clock", "LaneKey", "QueueCollector", "WaitFn", "wait_event"]

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import orjson
 
-from asyncexp.core.events import UserEvent, build_event_batch
+from asyncexp.core.flags.events import UserEvent, build_event_batch
 
 __all__ = [
     "ANALYSYS_SUCCESS_BODY",

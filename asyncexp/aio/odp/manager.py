@@ -60,7 +60,7 @@ from asyncexp.aio.odp.state import OdpState, OdpStats
 from asyncexp.errors import ClientClosedError
 
 if TYPE_CHECKING:
-    from asyncexp.core.datafile import ProjectConfig
+    from asyncexp.core.flags.datafile import ProjectConfig
 
 __all__ = ["DROP_DISABLED", "DROP_NO_CONFIG", "OdpManager", "OdpState", "OdpStats"]
 

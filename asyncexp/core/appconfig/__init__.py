@@ -13,6 +13,9 @@ Modules, in dependency order:
 
 Nothing here awaits, logs, reads the clock or touches files; the async shell is
 ``asyncexp.aio.appconfig``.
+
+May import: asyncexp.core.appconfig, asyncexp.errors
+Never imported by: asyncexp.core.flags, asyncexp.core.analytics
 """
 
 from __future__ import annotations

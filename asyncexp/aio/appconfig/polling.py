@@ -1,0 +1,164 @@
+"""``AppConfigPollingMixin``: the lifecycle of ``AppConfigExperiments`` and its polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from asyncexp.aio.appconfig.types import AppConfigStats, RunSource, _short
+from asyncexp.core.appconfig import parse_experiment_run
+from asyncexp.errors import ClientClosedError, ClientStateError, ConfigError, MissingExtraError
+
+if TYPE_CHECKING:
+    from asyncexp.core.appconfig import ExperimentRun
+
+__all__ = ["AppConfigPollingMixin"]
+
+# The shell's one logger name, shared with asyncexp.aio.appconfig.
+logger = logging.getLogger("asyncexp.appconfig")
+
+
+class AppConfigPollingMixin:
+    """Opens the AppConfig client, fetches every source and polls until closed."""
+
+    # Set by AppConfigExperiments.__init__.
+    stats: AppConfigStats
+    _sources: tuple[RunSource, ...]
+    _region: str | None
+    _interval: float
+    _max_backoff: float
+    _session: Any
+    _client_kwargs: dict[str, Any]
+    _sleep: Callable[[float], Awaitable[None]]
+    _state: str
+    _task: asyncio.Task[None] | None
+    _stack: contextlib.AsyncExitStack | None
+    _client: Any
+
+    if TYPE_CHECKING:  # defined by AppConfigExperiments (loading)
+
+        def _store(self, run: ExperimentRun) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Open the AppConfig client, fetch every source once, then poll in the background."""
+        if self._state == "closed":
+            raise ClientClosedError("AppConfigExperiments is closed")
+        if self._state != "new":
+            return
+        self._state = "starting"
+        if self._sources:
+            stack = contextlib.AsyncExitStack()
+            try:
+                self._client = await stack.enter_async_context(self._create_client())
+                ok = await self.refresh()
+            except BaseException:
+                self._client = None
+                await stack.aclose()
+                self._state = "new"
+                raise
+            self._stack = stack
+            self._task = asyncio.create_task(
+                self._poll(0 if ok else 1), name="asyncexp-appconfig-poll"
+            )
+        self._state = "running"
+
+    def _create_client(self) -> Any:
+        session = self._session
+        if session is None:
+            try:
+                module = importlib.import_module("aiobotocore.session")
+            except ImportError as exc:
+                raise MissingExtraError(
+                    "polling AppConfig experiment runs needs aiobotocore: "
+                    "pip install 'asyncexp[aws]'"
+                ) from exc
+            session = module.get_session()
+        kwargs = dict(self._client_kwargs)
+        if self._region is not None:
+            kwargs.setdefault("region_name", self._region)
+        return session.create_client("appconfig", **kwargs)
+
+    async def refresh(self) -> bool:
+        """Fetch every source now; True when all of them succeeded."""
+        if self._client is None:
+            raise ClientStateError("refresh() needs start() and at least one RunSource")
+        results = [await self._fetch(source) for source in self._sources]
+        return all(results)
+
+    async def _fetch(self, source: RunSource) -> bool:
+        self.stats.fetches += 1
+        try:
+            response = await self._client.get_experiment_run(
+                ApplicationIdentifier=source.application,
+                ExperimentDefinitionIdentifier=source.experiment_definition,
+                Run=source.run,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.stats.fetch_errors += 1
+            self.stats.last_error = _short(exc)
+            logger.warning("get_experiment_run %s failed: %s", source, self.stats.last_error)
+            return False
+        try:
+            run = parse_experiment_run(response)
+        except ConfigError as exc:
+            self.stats.rejected_runs += 1
+            self.stats.last_error = _short(exc)
+            logger.warning(
+                "ignoring invalid experiment run from %s, keeping the loaded one: %s",
+                source,
+                self.stats.last_error,
+            )
+            return False
+        self._store(run)
+        return True
+
+    async def _poll(self, failures: int) -> None:
+        while True:
+            delay = min(self._interval * 2**failures, self._max_backoff)
+            await self._sleep(delay)
+            try:
+                ok = await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("AppConfig poll round crashed")
+                ok = False
+            failures = 0 if ok else min(failures + 1, 16)
+
+    async def aclose(self) -> None:
+        """Stop polling and close the AppConfig client; idempotent."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # aclose itself was cancelled, not just the poller
+        stack, self._stack = self._stack, None
+        self._client = None
+        if stack is not None:
+            await stack.aclose()

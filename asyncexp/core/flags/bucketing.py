@@ -1,0 +1,87 @@
+"""Bucketing: which traffic range a user falls in.
+
+Rules (identical to the Optimizely SDKs, so the same user gets the same bucket):
+
+* hash = MurmurHash3 x86 32-bit, seed 1, over the UTF-8 of
+  ``bucketing_id + parent_id`` with no separator, taken unsigned;
+  ``parent_id`` is the rule id (experiments and delivery rules), the group id
+  (group step) or the holdout id.
+* bucket = floor(hash / 2**32 * 10000), in [0, 9999]; computed here in integers
+  as ``(hash * 10000) >> 32``, which is the same value for every 32-bit hash.
+* A traffic allocation is walked in order; the first range whose ``endOfRange``
+  is above the bucket wins. ``entityId == ""`` means an empty range.
+* A rule in a group with policy ``random`` first hashes against the group's
+  allocation; only when that picks this rule does variation bucketing follow.
+* ``$opt_bucketing_id`` replaces the user id for hashing when it is a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import mmh3
+
+from asyncexp.core.flags.entities import Group, Rule, Variation
+
+__all__ = [
+    "BUCKETING_ID_ATTRIBUTE",
+    "MAX_TRAFFIC_VALUE",
+    "bucket_value",
+    "bucket_variation",
+    "find_entity",
+    "hash_key",
+]
+
+MAX_TRAFFIC_VALUE = 10000
+BUCKETING_ID_ATTRIBUTE = "$opt_bucketing_id"
+EMPTY_RANGE = "Bucketed into an empty traffic range. Returning nil."
+
+_hash = mmh3.hash
+
+
+def hash_key(key: str) -> int:
+    """The unsigned 32-bit MurmurHash3 (seed 1) of ``key``."""
+    return _hash(key, 1, signed=False)
+
+
+def bucket_value(key: str) -> int:
+    return (_hash(key, 1, signed=False) * MAX_TRAFFIC_VALUE) >> 32
+
+
+def find_entity(traffic: tuple[tuple[int, str], ...], bucket: int) -> str | None:
+    for end, entity in traffic:
+        if bucket < end:
+            return entity
+    return None
+
+
+def bucket_variation(
+    rule: Rule,
+    bucketing_id: str,
+    user_id: str,
+    groups: Mapping[str, Group],
+    reasons: list[str] | None,
+) -> Variation | None:
+    """The variation ``rule`` assigns, after its group step if it has one."""
+    if rule.group_policy == "random" and rule.group_id is not None:
+        group = groups.get(rule.group_id)
+        if group is None:
+            return None
+        picked = find_entity(group.traffic, bucket_value(bucketing_id + group.id))
+        if not picked:
+            if reasons is not None:
+                reasons.append(f'User "{user_id}" is in no experiment.')
+            return None
+        if picked != rule.id:
+            if reasons is not None:
+                reasons.append(
+                    f'User "{user_id}" is not in experiment "{rule.key}" of group {group.id}.'
+                )
+            return None
+        if reasons is not None:
+            reasons.append(f'User "{user_id}" is in experiment {rule.key} of group {group.id}.')
+    entity = find_entity(rule.traffic, bucket_value(bucketing_id + rule.id))
+    variation = rule.variations_by_id.get(entity) if entity else None
+    if variation is None and reasons is not None:
+        reasons.append(EMPTY_RANGE)
+    return variation

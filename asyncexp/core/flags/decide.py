@@ -1,0 +1,121 @@
+"""The decide flow for one flag (Optimizely 5.7 order of evaluation).
+
+1. A flag-level forced decision ``(flag, None)`` whose variation exists in the
+   flag wins at once (no holdouts, no profile).
+2. Running global holdouts, in datafile order: audience check, then bucketing on
+   ``bucketing_id + holdout_id``. The first that buckets the user wins, unless
+   it has ``excludeTargetedDeliveries``: then experiment rules other than
+   ``type == "td"`` are skipped, delivery rules still run, and the holdout's
+   impression is sent as well.
+3. Experiment rules in ``experimentIds`` order: rule-level forced decision,
+   local holdouts naming the rule, then status (only "Running"), whitelist
+   (``forcedVariations`` by user id), sticky profile, audiences, bucketing.
+4. Delivery rules: forced decision, local holdouts, audiences, bucketing; a
+   traffic miss on a targeting rule jumps straight to "Everyone Else" (the last
+   rule). Delivery rules are not checked for status.
+5. Otherwise no decision (source ``rollout``).
+
+Deliberate differences from the reference, all documented in the README:
+reasons are listed once (the reference duplicates them), a rule-level forced
+decision must name a variation of that rule (the reference accepts any
+variation of the flag), and CMAB rules are skipped with a reason because a
+decision never waits for a prediction service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from asyncexp.core.flags.bucketing import BUCKETING_ID_ATTRIBUTE
+from asyncexp.core.flags.datafile import ProjectConfig
+from asyncexp.core.flags.decide_checks import forced_variation, holdout_variation, local_holdout
+from asyncexp.core.flags.decide_rules import ROLLOUT, delivery_variation, experiment_variation
+from asyncexp.core.flags.decision_types import DecisionSource, FlagResult, ProfileState, UserView
+from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
+
+__all__ = ["bucketing_id_for", "evaluate_flag", "profile_from_lookup"]
+
+_NO_DECISION = FlagResult(None, None, DecisionSource.ROLLOUT)
+_FT = DecisionSource.FEATURE_TEST
+
+
+def bucketing_id_for(user: UserView, reasons: list[str] | None) -> str:
+    value = user.attributes.get(BUCKETING_ID_ATTRIBUTE)
+    if value is None:
+        return user.user_id
+    if isinstance(value, str):
+        return value
+    if reasons is not None:
+        reasons.append("Bucketing ID attribute is not a string. Defaulted to user_id.")
+    return user.user_id
+
+
+def evaluate_flag(
+    config: ProjectConfig,
+    flag: FeatureFlag,
+    user: UserView,
+    profile: ProfileState | None,
+    reasons: list[str] | None,
+) -> FlagResult:
+    """Evaluate one flag for one user; ``reasons`` is None unless reasons were asked for."""
+    if user.forced:
+        forced = forced_variation(flag, None, user, reasons)
+        if forced is not None:
+            return FlagResult(None, forced, _FT)
+    bucketing_id = bucketing_id_for(user, reasons)
+    bypassed: tuple[Rule, Variation] | None = None
+    for holdout in config.global_holdouts:
+        variation = holdout_variation(holdout, user, bucketing_id, reasons)
+        if variation is None:
+            continue
+        if reasons is not None:
+            reasons.append(
+                f"The user '{user.user_id}' is bucketed into holdout '{holdout.key}' "
+                f"for feature flag '{flag.key}'."
+            )
+        if not holdout.exclude_targeted_deliveries:
+            return FlagResult(holdout, variation, DecisionSource.HOLDOUT)
+        if reasons is not None:
+            reasons.append(
+                f"Holdout '{holdout.key}' excludes targeted deliveries. "
+                "Targeted delivery rules will be evaluated."
+            )
+        bypassed = (holdout, variation)
+        break
+    for rule in flag.experiments:
+        if bypassed is not None and rule.type != "td":
+            continue
+        if user.forced:
+            forced = forced_variation(flag, rule, user, reasons)
+            if forced is not None:
+                return FlagResult(rule, forced, _FT, bypassed)
+        if config.local_holdouts:
+            held = local_holdout(config, rule, user, bucketing_id, reasons)
+            if held is not None:
+                return held
+        variation = experiment_variation(config, rule, user, bucketing_id, profile, reasons)
+        if variation is not None:
+            return FlagResult(rule, variation, _FT, bypassed)
+    if bypassed is not None and reasons is not None:
+        reasons.append(
+            f'Holdout "{bypassed[0].key}" has excludeTargetedDeliveries enabled, '
+            "continuing to rollout evaluation."
+        )
+    result = delivery_variation(config, flag, user, bucketing_id, reasons)
+    if result is None:
+        return FlagResult(None, None, ROLLOUT, bypassed) if bypassed else _NO_DECISION
+    if bypassed is not None and result.bypassed_holdout is None:
+        return FlagResult(result.rule, result.variation, result.source, bypassed)
+    return result
+
+
+def profile_from_lookup(user_id: str, found: object) -> ProfileState:
+    """A profile state from a user-profile-service lookup result (bad shapes → empty)."""
+    bucket_map: dict[str, dict[str, str]] = {}
+    if isinstance(found, Mapping) and "user_id" in found:
+        raw = found.get("experiment_bucket_map")
+        if isinstance(raw, Mapping):
+            for exp_id, entry in raw.items():
+                if isinstance(exp_id, str) and isinstance(entry, Mapping):
+                    bucket_map[exp_id] = dict(entry)
+    return ProfileState(user_id, bucket_map)

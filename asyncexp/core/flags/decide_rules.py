@@ -1,0 +1,134 @@
+"""Experiment and delivery rule evaluation of the decide flow."""
+
+from __future__ import annotations
+
+from asyncexp.core.flags.bucketing import bucket_variation
+from asyncexp.core.flags.datafile import ProjectConfig
+from asyncexp.core.flags.decide_checks import audience_ok, forced_variation, local_holdout
+from asyncexp.core.flags.decision_types import DecisionSource, FlagResult, ProfileState, UserView
+from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
+
+__all__ = ["ROLLOUT", "delivery_variation", "experiment_variation"]
+
+ROLLOUT = DecisionSource.ROLLOUT
+
+
+def experiment_variation(
+    config: ProjectConfig,
+    rule: Rule,
+    user: UserView,
+    bucketing_id: str,
+    profile: ProfileState | None,
+    reasons: list[str] | None,
+) -> Variation | None:
+    uid = user.user_id
+    if rule.status != "Running":
+        if reasons is not None:
+            reasons.append(f'Experiment "{rule.key}" is not running.')
+        return None
+    if rule.forced_variations:
+        forced_key = rule.forced_variations.get(uid)
+        forced = rule.variations_by_key.get(forced_key) if forced_key is not None else None
+        if forced is not None:
+            if reasons is not None:
+                reasons.append(f'User "{uid}" is forced in variation "{forced.key}".')
+            return forced
+    if profile is not None and rule.cmab is None:
+        stored = profile.bucket_map.get(rule.id)
+        stored_id = stored.get("variation_id") if isinstance(stored, dict) else None
+        sticky = rule.variations_by_id.get(stored_id) if isinstance(stored_id, str) else None
+        if sticky is not None:
+            if reasons is not None:
+                reasons.append(
+                    f'Returning previously activated variation ID "{sticky.key}" of experiment '
+                    f'"{rule.key}" for user "{uid}" from user profile.'
+                )
+            return sticky
+    if reasons is None:
+        if rule.audience(user.attributes, user.segments) is not True:
+            return None
+    elif not audience_ok(rule, f'experiment "{rule.key}"', user, reasons):
+        if reasons is not None:
+            reasons.append(
+                f'User "{uid}" does not meet conditions to be in experiment "{rule.key}".'
+            )
+        return None
+    if rule.cmab is not None:
+        if reasons is not None:
+            reasons.append(f'CMAB rule "{rule.key}" is not supported by asyncexp; skipped.')
+        return None
+    variation = bucket_variation(rule, bucketing_id, uid, config.groups, reasons)
+    if variation is None:
+        if reasons is not None:
+            reasons.append(f'User "{uid}" is in no variation.')
+        return None
+    if reasons is not None:
+        reasons.append(f'User "{uid}" is in variation "{variation.key}" of experiment {rule.key}.')
+    if profile is not None:
+        profile.bucket_map[rule.id] = {"variation_id": variation.id}
+        profile.changed = True
+    return variation
+
+
+def delivery_variation(
+    config: ProjectConfig,
+    flag: FeatureFlag,
+    user: UserView,
+    bucketing_id: str,
+    reasons: list[str] | None,
+) -> FlagResult | None:
+    rules = flag.rollout_rules
+    if not flag.rollout_id:
+        return None
+    if not rules:
+        if reasons is not None:
+            if flag.rollout_found:
+                reasons.append(f"Rollout {flag.rollout_id} has no experiments.")
+            else:
+                reasons.append(f"There is no rollout of feature {flag.key}.")
+        return None
+    uid = user.user_id
+    last = len(rules) - 1
+    index = 0
+    local_holdouts = config.local_holdouts
+    while index <= last:
+        rule = rules[index]
+        if user.forced:
+            forced = forced_variation(flag, rule, user, reasons)
+            if forced is not None:
+                return FlagResult(rule, forced, ROLLOUT)
+        if local_holdouts:
+            held = local_holdout(config, rule, user, bucketing_id, reasons)
+            if held is not None:
+                return held
+        if reasons is None:
+            if rule.audience(user.attributes, user.segments) is not True:
+                index += 1
+                continue
+            variation = bucket_variation(rule, bucketing_id, uid, config.groups, None)
+            if variation is not None:
+                return FlagResult(rule, variation, ROLLOUT)
+            if index == last:
+                break
+            index = last
+            continue
+        label = "Everyone Else" if index == last else str(index + 1)
+        if not audience_ok(rule, f"rule {label}", user, reasons):
+            reasons.append(
+                f'User "{uid}" does not meet audience conditions for targeting rule {label}.'
+            )
+            index += 1
+            continue
+        reasons.append(f'User "{uid}" meets audience conditions for targeting rule {label}.')
+        variation = bucket_variation(rule, bucketing_id, uid, config.groups, reasons)
+        if variation is not None:
+            reasons.append(f'User "{uid}" bucketed into a targeting rule {label}.')
+            return FlagResult(rule, variation, ROLLOUT)
+        if index == last:
+            break
+        reasons.append(
+            f'User "{uid}" not bucketed into a targeting rule {label}. '
+            'Checking "Everyone Else" rule now.'
+        )
+        index = last
+    return None

@@ -1,0 +1,202 @@
+"""Build ``Rule``, ``Variation`` and ``FeatureFlag`` entities from datafile JSON.
+
+Rules kept here (datafile v2–v4, Optimizely 5.7 semantics):
+
+* A rule uses ``audienceConditions`` when the key is present and not null (an
+  empty list included), else ``audienceIds``; ``None``/``[]`` lets everyone in.
+* Traffic ranges whose ``endOfRange`` is missing are skipped at lookup, so they
+  are dropped here once.
+* A flag's variations are every variation of its experiment and delivery
+  rules, de-duplicated by id; forced decisions are checked against them.
+* Feature Rollout (``type: "fr"``) rules get the flag's "everyone else"
+  variation (first variation of the last delivery rule) appended with a
+  ``{entityId, endOfRange: 10000}`` range, without touching the caller's dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from asyncexp.core.flags.conditions import compile_audience_tree
+from asyncexp.core.flags.entities import (
+    Evaluator,
+    FeatureFlag,
+    Rule,
+    RuleKind,
+    VariableDef,
+    Variation,
+)
+from asyncexp.core.flags.json_input import (
+    opt_bool,
+    opt_str,
+    req_int,
+    req_list,
+    req_obj,
+    req_str,
+    str_list,
+)
+from asyncexp.errors import ConfigError
+
+__all__ = ["build_flag", "build_rule", "build_traffic", "build_variation", "inject_fr_variation"]
+
+_VARIABLE_TYPES = frozenset({"boolean", "integer", "double", "string", "json"})
+
+
+def build_variation(raw: object, path: str) -> Variation:
+    obj = req_obj(raw, path)
+    values: dict[str, str] = {}
+    for i, item in enumerate(req_list(obj, "variables", path, required=False)):
+        # Fast path for well-formed items; the path-aware readers only run to explain an error.
+        if type(item) is dict:
+            vid, value = item.get("id"), item.get("value")
+            if type(vid) is str and type(value) is str:
+                values[vid] = value
+                continue
+        ipath = f"{path}.variables[{i}]"
+        var = req_obj(item, ipath)
+        values[req_str(var, "id", ipath)] = req_str(var, "value", ipath)
+    return Variation(
+        id=req_str(obj, "id", path),
+        key=req_str(obj, "key", path),
+        feature_enabled=opt_bool(obj, "featureEnabled", path),
+        values=values,
+    )
+
+
+def build_traffic(items: list[Any], path: str) -> tuple[tuple[int, str], ...]:
+    out: list[tuple[int, str]] = []
+    for i, item in enumerate(items):
+        if type(item) is dict:
+            entity, end = item.get("entityId"), item.get("endOfRange")
+            if type(entity) is str and type(end) is int:
+                out.append((end, entity))
+                continue
+        ipath = f"{path}[{i}]"
+        entry = req_obj(item, ipath)
+        entity = req_str(entry, "entityId", ipath)
+        if entry.get("endOfRange") is None:
+            continue
+        out.append((req_int(entry, "endOfRange", ipath), entity))
+    return tuple(out)
+
+
+def build_rule(
+    raw: object,
+    path: str,
+    kind: RuleKind,
+    audiences: Mapping[str, Evaluator],
+    *,
+    max_depth: int,
+    group: tuple[str, str] | None = None,
+) -> Rule:
+    obj = req_obj(raw, path)
+    strict = kind == "experiment"  # the reference schema checks experiments, not rollouts
+    variations = tuple(
+        build_variation(v, f"{path}.variations[{i}]")
+        for i, v in enumerate(req_list(obj, "variations", path))
+    )
+    audience_ids = str_list(obj, "audienceIds", path, required=strict)
+    conditions = obj.get("audienceConditions")
+    tree: Any = conditions if conditions is not None else list(audience_ids)
+    if conditions is not None and not isinstance(conditions, list | str):
+        raise ConfigError("expected a list", f"{path}.audienceConditions")
+    forced = obj.get("forcedVariations") or {}
+    if not isinstance(forced, dict) or not all(isinstance(v, str) for v in forced.values()):
+        raise ConfigError("expected an object of strings", f"{path}.forcedVariations")
+    cmab = obj.get("cmab")
+    return Rule(
+        id=req_str(obj, "id", path),
+        key=req_str(obj, "key", path),
+        kind=kind,
+        status=req_str(obj, "status", path) if strict else opt_str(obj, "status", path),
+        layer_id=req_str(obj, "layerId", path) if strict else opt_str(obj, "layerId", path),
+        type=obj.get("type") if isinstance(obj.get("type"), str) else None,
+        audience_ids=audience_ids,
+        audience_conditions=conditions,
+        variations=variations,
+        variations_by_id={v.id: v for v in variations},
+        variations_by_key={v.key: v for v in variations},
+        traffic=build_traffic(
+            req_list(obj, "trafficAllocation", path), f"{path}.trafficAllocation"
+        ),
+        forced_variations=dict(forced),
+        audience=compile_audience_tree(
+            tree, audiences, f"{path}.audienceConditions", max_depth=max_depth
+        ),
+        audience_tree=tree,
+        group_id=group[0] if group else None,
+        group_policy=group[1] if group else None,
+        cmab=cmab if isinstance(cmab, dict) else None,
+    )
+
+
+def inject_fr_variation(raw: Mapping[str, Any], everyone_else: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an ``fr`` rule with the everyone-else variation appended.
+
+    A rule whose ``variations`` or ``trafficAllocation`` is not a list is returned
+    as it is, for ``build_rule`` to report with its path."""
+    copy = dict(raw)
+    variations = raw.get("variations") or []
+    traffic = raw.get("trafficAllocation") or []
+    if not isinstance(variations, list) or not isinstance(traffic, list):
+        return copy
+    copy["variations"] = [*variations, everyone_else]
+    copy["trafficAllocation"] = [
+        *traffic,
+        {"entityId": everyone_else.get("id"), "endOfRange": 10000},
+    ]
+    return copy
+
+
+def _variable_def(raw: object, path: str) -> VariableDef:
+    obj = req_obj(raw, path)
+    declared = req_str(obj, "type", path)
+    sub_type = obj.get("subType") if isinstance(obj.get("subType"), str) else None
+    effective = "json" if declared == "string" and sub_type == "json" else declared
+    if effective not in _VARIABLE_TYPES:
+        raise ConfigError(f"unknown variable type {declared!r}", f"{path}.type")
+    return VariableDef(
+        id=req_str(obj, "id", path),
+        key=req_str(obj, "key", path),
+        type=effective,
+        default_value=req_str(obj, "defaultValue", path),
+        declared_type=declared,
+        sub_type=sub_type,
+    )
+
+
+def build_flag(
+    raw: Mapping[str, Any],
+    path: str,
+    rules_by_id: Mapping[str, Rule],
+    rollouts: Mapping[str, tuple[Rule, ...]],
+) -> FeatureFlag:
+    variables = tuple(
+        _variable_def(v, f"{path}.variables[{i}]")
+        for i, v in enumerate(req_list(raw, "variables", path, required=False))
+    )
+    experiment_ids = str_list(raw, "experimentIds", path, required=False)
+    rollout_id = opt_str(raw, "rolloutId", path)
+    experiments = tuple(rules_by_id[e] for e in experiment_ids if e in rules_by_id)
+    rollout_rules = rollouts.get(rollout_id, ())
+    # As the reference: a key finds the first variation with it, an id the last one
+    # (only a malformed datafile reuses an id with other content).
+    by_id: dict[str, Variation] = {}
+    by_key: dict[str, Variation] = {}
+    for rule in (*experiments, *rollout_rules):
+        for variation in rule.variations:
+            by_id[variation.id] = variation
+            by_key.setdefault(variation.key, variation)
+    return FeatureFlag(
+        id=req_str(raw, "id", path),
+        key=req_str(raw, "key", path),
+        rollout_id=rollout_id,
+        experiment_ids=experiment_ids,
+        variables=variables,
+        experiments=experiments,
+        rollout_rules=rollout_rules,
+        rollout_found=rollout_id in rollouts,
+        variations_by_key=by_key,
+        variations_by_id=by_id,
+    )

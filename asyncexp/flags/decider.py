@@ -1,0 +1,266 @@
+"""The synchronous decision service: options, profiles, variables and impressions.
+
+It wraps the pure decide flow with the parts that touch the outside world but
+never await: the user-profile service (one ``lookup`` and at most one ``save``
+per call), the clock and id factory for events, the collector's ``submit`` and
+logging. Deliberate choices (see README "Compatibility"): ``ENABLED_FLAGS_ONLY``
+keeps only enabled decisions (the reference also keeps unknown keys), unknown
+keys always carry the "No flag was found" reason, and the client's default
+options are never modified by a call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from asyncexp.core.flags.decide import evaluate_flag, profile_from_lookup
+from asyncexp.core.flags.decision_types import (
+    DecideOption,
+    DecisionSource,
+    FlagResult,
+    ProfileState,
+)
+from asyncexp.core.flags.events import UserEvent, build_impression, build_visitor_attributes
+from asyncexp.flags.decision import NOT_READY_REASON, Decision, flag_not_found_reason
+
+if TYPE_CHECKING:
+    from asyncexp.core.flags.datafile import ProjectConfig
+    from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
+    from asyncexp.flags.user_context import UserContext
+
+__all__ = ["Decider", "EventSink", "UserProfileService", "normalize_options"]
+
+logger = logging.getLogger("asyncexp.decide")
+
+_INCLUDE_REASONS = DecideOption.INCLUDE_REASONS
+_DISABLE_EVENT = DecideOption.DISABLE_DECISION_EVENT
+_EXCLUDE_VARIABLES = DecideOption.EXCLUDE_VARIABLES
+_ENABLED_ONLY = DecideOption.ENABLED_FLAGS_ONLY
+_IGNORE_UPS = DecideOption.IGNORE_USER_PROFILE_SERVICE
+_KNOWN = frozenset(o.value for o in DecideOption)
+
+
+class UserProfileService(Protocol):
+    """Sticky bucketing storage; both calls are synchronous because decisions never await."""
+
+    def lookup(self, user_id: str) -> dict[str, Any] | None: ...
+
+    def save(self, profile: dict[str, Any]) -> None: ...
+
+
+class EventSink(Protocol):
+    """Where impressions and conversions go (a collector); ``submit`` must not block."""
+
+    def submit(self, item: UserEvent) -> None: ...
+
+
+def normalize_options(options: Iterable[str] | None) -> frozenset[str]:
+    """Options as a set of their string values; unknown values are ignored."""
+    if options is None:
+        return frozenset()
+    if isinstance(options, str):
+        options = (options,)
+    # StrEnum members hash and compare like their values, so no conversion is needed.
+    return frozenset(options) & _KNOWN
+
+
+class Decider:
+    def __init__(
+        self,
+        *,
+        sink: EventSink | None,
+        user_profile_service: UserProfileService | None,
+        default_options: frozenset[str],
+        clock_ms: Callable[[], int],
+        new_id: Callable[[], str],
+        on_decision: Callable[[UserContext, Decision, bool, FlagResult | None], None] | None = None,
+    ) -> None:
+        self._sink = sink
+        self._ups = user_profile_service
+        self._defaults = default_options
+        self._clock_ms = clock_ms
+        self._new_id = new_id
+        self._on_decision = on_decision
+        self._option_cache: dict[tuple[str, ...], frozenset[str]] = {}
+
+    def _options(self, options: Iterable[str] | None) -> frozenset[str]:
+        if not options:
+            return self._defaults
+        key = tuple(options)
+        cached = self._option_cache.get(key)
+        if cached is None:
+            if len(self._option_cache) > 256:  # bounded: option lists are few in practice
+                self._option_cache.clear()
+            cached = self._option_cache[key] = self._defaults | normalize_options(key)
+        return cached
+
+    def decide_one(
+        self,
+        config: ProjectConfig | None,
+        user: UserContext,
+        key: str,
+        options: Iterable[str] | None,
+    ) -> Decision:
+        """``decide``: always returns a decision (ENABLED_FLAGS_ONLY does not apply)."""
+        snapshot = user._snapshot()
+        if config is None:
+            return Decision.empty(key, snapshot, [NOT_READY_REASON])
+        flag = config.flags.get(key)
+        if flag is None:
+            logger.error("No feature flag was found for key %r.", key)
+            return Decision.empty(key, snapshot, [flag_not_found_reason(key)])
+        opts = self._options(options)
+        reasons: list[str] | None = [] if _INCLUDE_REASONS in opts else None
+        profile = (
+            self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
+        )
+        result = evaluate_flag(config, flag, snapshot._view(), profile, reasons)
+        decision = self._finish(config, flag, result, snapshot, opts, reasons, [])
+        if profile is not None and profile.changed:
+            self._save_profile(profile)
+        return decision
+
+    def decide_many(
+        self,
+        config: ProjectConfig | None,
+        user: UserContext,
+        keys: Iterable[str] | None,
+        options: Iterable[str] | None,
+    ) -> dict[str, Decision]:
+        """``decide_for_keys`` (keys given) and ``decide_all`` (keys None)."""
+        if config is None:
+            return {}
+        snapshot = user._snapshot()
+        opts = self._options(options)
+        flags = config.flags
+        include_reasons = _INCLUDE_REASONS in opts
+        enabled_only = _ENABLED_ONLY in opts
+        profile = (
+            self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
+        )
+        view = snapshot._view()
+        attrs_cache: list[list[dict[str, Any]]] = []  # visitor attributes, built once per call
+        out: dict[str, Decision] = {}
+        for key in flags if keys is None else keys:
+            flag = flags.get(key)
+            if flag is None:
+                logger.error("No feature flag was found for key %r.", key)
+                if not enabled_only:
+                    out[key] = Decision.empty(key, snapshot, [flag_not_found_reason(key)])
+                continue
+            reasons: list[str] | None = [] if include_reasons else None
+            result = evaluate_flag(config, flag, view, profile, reasons)
+            decision = self._finish(config, flag, result, snapshot, opts, reasons, attrs_cache)
+            if decision.enabled or not enabled_only:
+                out[key] = decision
+        if profile is not None and profile.changed:
+            self._save_profile(profile)
+        return out
+
+    def _finish(
+        self,
+        config: ProjectConfig,
+        flag: FeatureFlag,
+        result: FlagResult,
+        snapshot: UserContext,
+        opts: frozenset[str],
+        reasons: list[str] | None,
+        attrs_cache: list[list[dict[str, Any]]],
+    ) -> Decision:
+        variation = result.variation
+        enabled = bool(variation.feature_enabled) if variation is not None else False
+        decision = Decision(
+            variation_key=variation.key if variation is not None else None,
+            enabled=enabled,
+            variables={} if _EXCLUDE_VARIABLES in opts else flag.values_for(variation),
+            rule_key=result.rule.key if result.rule is not None else None,
+            flag_key=flag.key,
+            user_context=snapshot,
+            reasons=reasons if reasons is not None else [],
+        )
+        sent = False
+        if _DISABLE_EVENT not in opts and self._sink is not None:
+            sent = self._send_impressions(config, flag, result, snapshot, attrs_cache)
+        if self._on_decision is not None:
+            self._on_decision(snapshot, decision, sent, result)
+        return decision
+
+    def _send_impressions(
+        self,
+        config: ProjectConfig,
+        flag: FeatureFlag,
+        result: FlagResult,
+        user: UserContext,
+        attrs_cache: list[list[dict[str, Any]]],
+    ) -> bool:
+        """Send the decision's impressions; visitor attributes are shared within one call
+        (events are read-only once built)."""
+        holdout_too = (
+            result.bypassed_holdout is not None and result.source != DecisionSource.HOLDOUT
+        )
+        main = result.source != DecisionSource.ROLLOUT or config.send_flag_decisions
+        if not (holdout_too or main):
+            return False
+        if not attrs_cache:
+            attrs_cache.append(
+                build_visitor_attributes(
+                    user._attributes, config.attribute_ids, config.bot_filtering
+                )
+            )
+        attrs = attrs_cache[0]
+        if holdout_too and result.bypassed_holdout is not None:
+            holdout, variation = result.bypassed_holdout
+            self._submit(config, flag, holdout, variation, "holdout", user, attrs)
+        if main:
+            self._submit(config, flag, result.rule, result.variation, result.source, user, attrs)
+        return main
+
+    def _submit(
+        self,
+        config: ProjectConfig,
+        flag: FeatureFlag,
+        rule: Rule | None,
+        variation: Variation | None,
+        rule_type: str,
+        user: UserContext,
+        attrs: list[dict[str, Any]],
+    ) -> None:
+        assert self._sink is not None
+        event = build_impression(
+            config.event_context,
+            user_id=user.user_id,
+            attributes=attrs,
+            layer_id=rule.layer_id if rule is not None else None,
+            experiment_id=rule.id if rule is not None else None,
+            variation_id=variation.id if variation is not None else None,
+            flag_key=flag.key,
+            rule_key=rule.key if rule is not None else "",
+            rule_type=str(rule_type),
+            variation_key=variation.key if variation is not None else "",
+            enabled=bool(variation.feature_enabled) if variation is not None else False,
+            uuid=self._new_id(),
+            timestamp=self._clock_ms(),
+        )
+        self._sink.submit(event)
+
+    def _load_profile(self, user_id: str) -> ProfileState | None:
+        """One lookup per call. A failed lookup disables the profile for this call, so
+        a partial profile never overwrites the stored one (the reference saves it)."""
+        assert self._ups is not None
+        try:
+            found = self._ups.lookup(user_id)
+        except Exception:
+            logger.exception(
+                'Unable to retrieve user profile for user "%s" as lookup failed.', user_id
+            )
+            return None
+        return profile_from_lookup(user_id, found)
+
+    def _save_profile(self, profile: ProfileState) -> None:
+        assert self._ups is not None
+        try:
+            self._ups.save(profile.as_dict())
+        except Exception as exc:
+            logger.warning('Failed to save user profile of user "%s": %s', profile.user_id, exc)

@@ -1,0 +1,96 @@
+"""``Decision``: what ``decide`` returns for one flag."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asyncexp.flags.user_context import UserContext
+
+__all__ = ["NOT_READY_REASON", "Decision", "flag_not_found_reason"]
+
+NOT_READY_REASON = "Optimizely SDK not configured properly yet."
+
+
+def flag_not_found_reason(key: object) -> str:
+    return f'No flag was found for key "{key}".'
+
+
+class Decision:
+    """A flag decision: variation, enabled state, cast variables, rule and reasons.
+
+    ``user_context`` is a snapshot of the user context taken when the decision
+    was made; later changes to the context do not show here. ``reasons`` is
+    filled only with ``DecideOption.INCLUDE_REASONS``, except for the
+    "not configured" and "flag not found" reasons, which are always present.
+    """
+
+    # A plain slotted class: decide_all builds one per flag, so construction cost matters.
+    __slots__ = (
+        "enabled",
+        "flag_key",
+        "reasons",
+        "rule_key",
+        "user_context",
+        "variables",
+        "variation_key",
+    )
+
+    def __init__(
+        self,
+        *,
+        variation_key: str | None,
+        enabled: bool,
+        variables: dict[str, Any],
+        rule_key: str | None,
+        flag_key: str,
+        user_context: UserContext | None,
+        reasons: list[str],
+    ) -> None:
+        self.variation_key = variation_key
+        self.enabled = enabled
+        self.variables = variables
+        self.rule_key = rule_key
+        self.flag_key = flag_key
+        self.user_context = user_context
+        self.reasons = reasons
+
+    @classmethod
+    def empty(cls, flag_key: str, user_context: UserContext | None, reasons: list[str]) -> Decision:
+        """A decision with no variation (unknown flag, no config)."""
+        return cls(
+            variation_key=None,
+            enabled=False,
+            variables={},
+            rule_key=None,
+            flag_key=flag_key,
+            user_context=user_context,
+            reasons=reasons,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The reference's ``as_json()`` shape."""
+        ctx = self.user_context
+        return {
+            "variation_key": self.variation_key,
+            "enabled": self.enabled,
+            "variables": self.variables,
+            "rule_key": self.rule_key,
+            "flag_key": self.flag_key,
+            "user_context": ctx.as_dict() if ctx is not None else None,
+            "reasons": list(self.reasons),
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision(flag_key={self.flag_key!r}, variation_key={self.variation_key!r}, "
+            f"enabled={self.enabled!r}, rule_key={self.rule_key!r}, variables={self.variables!r}, "
+            f"reasons={self.reasons!r})"
+        )

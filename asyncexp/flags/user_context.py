@@ -1,0 +1,223 @@
+"""``UserContext``: one user's attributes, forced decisions and segments.
+
+Every method here is a plain call that never awaits: decisions run on the
+caller's stack in a few microseconds, and events are handed to the collector's
+non-blocking ``submit``. Each decide call works on a snapshot, so a concurrent
+``set_attribute`` from another task cannot change a decision half-way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from asyncexp.aio.odp import start_segment_fetch
+from asyncexp.core.flags.decision_types import (
+    DecideOption,
+    DecisionContext,
+    ForcedDecision,
+    UserView,
+)
+from asyncexp.core.flags.events import build_conversion, build_visitor_attributes
+from asyncexp.errors import ArgumentTypeError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from asyncexp.aio.odp.fetch_task import FetchCallback
+    from asyncexp.client import Client
+    from asyncexp.flags.decision import Decision
+
+__all__ = ["DecideOption", "DecisionContext", "ForcedDecision", "UserContext"]
+
+logger = logging.getLogger("asyncexp.user_context")
+
+
+def _check_attributes(attributes: object) -> dict[str, Any]:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, Mapping):
+        raise ArgumentTypeError(f"attributes must be a dict, not {type(attributes).__name__}")
+    for key in attributes:
+        if not isinstance(key, str):
+            raise ArgumentTypeError(f"attribute keys must be str, not {type(key).__name__}")
+    return dict(attributes)
+
+
+def _check_options(options: object) -> None:
+    if options is None or type(options) is list or type(options) is tuple:
+        return
+    if isinstance(options, str | bytes) or not isinstance(options, Iterable):
+        raise ArgumentTypeError("options must be a list of DecideOption values")
+
+
+class UserContext:
+    """A user to decide flags for; create it with ``client.create_user_context``."""
+
+    __slots__ = ("_attributes", "_client", "_forced", "_segments", "user_id")
+
+    def __init__(
+        self, client: Client, user_id: str, attributes: Mapping[str, Any] | None = None
+    ) -> None:
+        if not isinstance(user_id, str):
+            raise ArgumentTypeError(f"user_id must be str, not {type(user_id).__name__}")
+        self._client = client
+        self.user_id = user_id
+        self._attributes: dict[str, Any] = _check_attributes(attributes)
+        self._forced: dict[DecisionContext, ForcedDecision] = {}
+        self._segments: list[str] | None = None
+
+    # -- attributes ---------------------------------------------------------
+    def set_attribute(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise ArgumentTypeError(f"attribute key must be str, not {type(key).__name__}")
+        self._attributes[key] = value
+
+    def get_user_attributes(self) -> dict[str, Any]:
+        return dict(self._attributes)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """A copy of the attributes."""
+        return dict(self._attributes)
+
+    # -- decisions ----------------------------------------------------------
+    def decide(self, key: str, options: Iterable[str] | None = None) -> Decision:
+        """Decide one flag. An unknown key gives a decision with a reason, not an error."""
+        if not isinstance(key, str):
+            raise ArgumentTypeError(f"flag key must be str, not {type(key).__name__}")
+        _check_options(options)
+        return self._client._decide_one(self, key, options)
+
+    def decide_for_keys(
+        self, keys: Iterable[str], options: Iterable[str] | None = None
+    ) -> dict[str, Decision]:
+        if isinstance(keys, str) or not isinstance(keys, Iterable):
+            raise ArgumentTypeError("keys must be a list of flag keys")
+        keys = list(keys)
+        for key in keys:
+            if not isinstance(key, str):
+                raise ArgumentTypeError(f"flag keys must be str, not {type(key).__name__}")
+        _check_options(options)
+        return self._client._decide_many(self, keys, options)
+
+    def decide_all(self, options: Iterable[str] | None = None) -> dict[str, Decision]:
+        """Decide every flag of the datafile, in datafile order."""
+        _check_options(options)
+        return self._client._decide_many(self, None, options)
+
+    # -- conversions --------------------------------------------------------
+    def track_event(self, event_key: str, event_tags: Mapping[str, Any] | None = None) -> None:
+        """Send a conversion for this user; an unknown event key is logged, not raised."""
+        if not isinstance(event_key, str):
+            raise ArgumentTypeError(f"event_key must be str, not {type(event_key).__name__}")
+        if event_tags is not None:
+            if not isinstance(event_tags, Mapping):
+                raise ArgumentTypeError(
+                    f"event_tags must be a dict, not {type(event_tags).__name__}"
+                )
+            for tag in event_tags:
+                if not isinstance(tag, str):  # JSON object keys; caught here, not in a batch
+                    raise ArgumentTypeError(
+                        f"event_tags keys must be str, not {type(tag).__name__}"
+                    )
+        client = self._client
+        config = client._current_config()
+        if config is None:
+            logger.error(
+                'Not tracking user "%s" for event "%s": no datafile yet.', self.user_id, event_key
+            )
+            return
+        event = config.events.get(event_key)
+        if event is None:
+            logger.error(
+                'Event "%s" is not in datafile; not tracking user "%s".', event_key, self.user_id
+            )
+            return
+        user_event = build_conversion(
+            config.event_context,
+            user_id=self.user_id,
+            attributes=build_visitor_attributes(
+                self._attributes, config.attribute_ids, config.bot_filtering
+            ),
+            event_id=event.id,
+            event_key=event_key,
+            event_tags=event_tags,
+            uuid=client._new_id(),
+            timestamp=client._clock_ms(),
+        )
+        client._submit_event(user_event, self, event_tags)
+
+    # -- forced decisions ---------------------------------------------------
+    def set_forced_decision(self, context: DecisionContext, decision: ForcedDecision) -> bool:
+        if not isinstance(context, DecisionContext):
+            raise ArgumentTypeError("context must be a DecisionContext")
+        if not isinstance(decision, ForcedDecision):
+            raise ArgumentTypeError("decision must be a ForcedDecision")
+        self._forced[context] = decision
+        return True
+
+    def get_forced_decision(self, context: DecisionContext) -> ForcedDecision | None:
+        if not isinstance(context, DecisionContext):
+            raise ArgumentTypeError("context must be a DecisionContext")
+        return self._forced.get(context)
+
+    def remove_forced_decision(self, context: DecisionContext) -> bool:
+        if not isinstance(context, DecisionContext):
+            raise ArgumentTypeError("context must be a DecisionContext")
+        return self._forced.pop(context, None) is not None
+
+    def remove_all_forced_decisions(self) -> bool:
+        self._forced.clear()
+        return True
+
+    # -- segments -----------------------------------------------------------
+    def get_qualified_segments(self) -> list[str] | None:
+        return list(self._segments) if self._segments is not None else None
+
+    def set_qualified_segments(self, segments: Iterable[str] | None) -> None:
+        if segments is None:
+            self._segments = None
+            return
+        if isinstance(segments, str) or not isinstance(segments, Iterable):
+            raise ArgumentTypeError("segments must be a list of str or None")
+        items = list(segments)
+        for item in items:
+            if not isinstance(item, str):
+                raise ArgumentTypeError(f"segments must be str, not {type(item).__name__}")
+        self._segments = items
+
+    def fetch_qualified_segments(
+        self, callback: FetchCallback | None = None, options: Iterable[str] | None = None
+    ) -> asyncio.Task[bool]:
+        """Start fetching this user's segments; returns the task (``await`` it for the
+        success flag). ``callback`` (plain or coroutine function) gets the flag when the
+        fetch ends. On failure the previous segments stay; the client awaits the task
+        at close, so it may be dropped."""
+        return start_segment_fetch(
+            self._client._odp, self.user_id, self.set_qualified_segments, callback, options
+        )
+
+    def is_qualified_for(self, segment: str) -> bool:
+        return self._segments is not None and segment in self._segments
+
+    # -- snapshots ----------------------------------------------------------
+    def as_dict(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "attributes": dict(self._attributes)}
+
+    def __repr__(self) -> str:
+        return f"UserContext(user_id={self.user_id!r}, attributes={self._attributes!r})"
+
+    def _snapshot(self) -> UserContext:
+        snap = UserContext.__new__(UserContext)
+        snap._client = self._client
+        snap.user_id = self.user_id
+        snap._attributes = dict(self._attributes)
+        snap._forced = dict(self._forced)
+        snap._segments = list(self._segments) if self._segments is not None else None
+        return snap
+
+    def _view(self) -> UserView:
+        segments = frozenset(self._segments) if self._segments is not None else None
+        return UserView(self.user_id, self._attributes, segments, self._forced)

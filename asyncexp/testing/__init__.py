@@ -1,0 +1,33 @@
+"""Helpers shipped for users' own tests, and the local servers the CLI serves.
+
+* :class:`CapturingCollector` (:mod:`.capture`) records what a client would
+  send, synchronously, so a test can assert on impressions, conversions and
+  analytics records without a server;
+* :class:`IngestionServer` (:mod:`.ingestion_server`) is a local aiohttp server
+  that speaks both wire formats (Analysys ``/up`` and Optimizely ``/v1/events``)
+  and records what it got;
+* :class:`OdpServer` (:mod:`.odp_server`) answers segment queries and takes ODP
+  events;
+* :class:`LoopbackSite` (:mod:`.loopback`) is their shared 127.0.0.1:0 lifecycle.
+
+May import: asyncexp.aio, asyncexp.core, asyncexp.errors, asyncexp.testing.
+Never imported by: any other part of asyncexp except asyncexp.cli (``serve``).
+"""
+
+from __future__ import annotations
+
+from asyncexp.testing.capture import CapturingCollector
+from asyncexp.testing.ingestion_server import IngestionServer, ReceivedRequest, Reply
+from asyncexp.testing.loopback import LoopbackSite
+from asyncexp.testing.odp_server import INVALID_IDENTIFIER_ERROR, OdpRequest, OdpServer
+
+__all__ = [
+    "INVALID_IDENTIFIER_ERROR",
+    "CapturingCollector",
+    "IngestionServer",
+    "LoopbackSite",
+    "OdpRequest",
+    "OdpServer",
+    "ReceivedRequest",
+    "Reply",
+]
