@@ -62,8 +62,8 @@ def _load() -> None:
     from asyncexp.aio.collectors import wire
     from asyncexp.aio.odp import segments
     from asyncexp.client import Client
-    from asyncexp.core.flags import conditions, datafile
     from asyncexp.core.appconfig import rule_eval, run
+    from asyncexp.core.flags import conditions, datafile
     from asyncexp.errors import ConfigError, RuleSyntaxError
     from asyncexp.testing import CapturingCollector
 
