@@ -229,10 +229,10 @@ async def test_aclose_stops_the_poller(fake: FakeAppConfig) -> None:
     exp = _experiments(fake, gate)
     await exp.start()
     await gate.next()
-    task = exp._task
+    task = exp._poller._task
     assert task is not None
     assert not task.done()
     await exp.aclose()
     assert task.cancelled()
-    assert exp._client is None
+    assert exp._poller._client is None
     await exp.aclose()

@@ -2,7 +2,8 @@
 
 * :mod:`.experiments` holds :class:`AppConfigExperiments`, the facade a client
   owns: decisions from the runs it holds, assignment events to the collector;
-* :mod:`.polling` fetches each source's run with aiobotocore on a schedule;
+* :mod:`.polling` holds :class:`AppConfigPoller`, owned by the facade: it fetches
+  each source's run with aiobotocore on a schedule;
 * :mod:`.types` holds the settings and counters they share.
 
 Evaluation itself is pure and lives in :mod:`asyncexp.core.appconfig`.

@@ -25,20 +25,21 @@ Logging goes to ``asyncexp.appconfig``. AWS credentials given in
 or put in exception messages.
 
 The value types live in :mod:`asyncexp.aio.appconfig.types`; starting, polling
-and closing in :mod:`asyncexp.aio.appconfig.polling`.
+and closing belong to the :class:`~asyncexp.aio.appconfig.polling.AppConfigPoller`
+this facade owns (it hands every fetched run back to ``_store``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
-from asyncexp.aio.appconfig.polling import AppConfigPollingMixin
+from asyncexp.aio.appconfig.polling import AppConfigPoller
 from asyncexp.aio.appconfig.types import AppConfigStats, AssignmentSink, RunSource, _short
 from asyncexp.core.appconfig import (
     ExperimentRun,
@@ -63,7 +64,7 @@ __all__ = [
 logger = logging.getLogger("asyncexp.appconfig")
 
 
-class AppConfigExperiments(AppConfigPollingMixin):
+class AppConfigExperiments:
     """Experiment runs evaluated in-process; see the module docstring."""
 
     def __init__(
@@ -93,33 +94,60 @@ class AppConfigExperiments(AppConfigPollingMixin):
                 "polling AppConfig experiment runs needs aiobotocore: pip install 'asyncexp[aws]'"
             )
         self._collector = collector
-        self._sources = tuple(sources)
         self._clock = clock
         self._region = region
         self._account_id = account_id
         self._record = record_assignments
-        self._interval = float(poll_interval)
-        self._max_backoff = float(max_backoff)
-        self._session = session
-        self._client_kwargs = dict(client_kwargs or {})
-        self._sleep = sleep
         self._on_update = on_update
         self._runs: dict[str, ExperimentRun] = {}
         self._flags: FeatureFlagsDocument | None = None
-        self._state = "new"
-        self._task: asyncio.Task[None] | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._client: Any = None
         self._warned_drop = False
         self.stats = AppConfigStats()
+        self._poller = AppConfigPoller(
+            sources=sources,
+            store=self._store,
+            stats=self.stats,
+            region=region,
+            poll_interval=poll_interval,
+            max_backoff=max_backoff,
+            session=session,
+            client_kwargs=client_kwargs or {},
+            sleep=sleep,
+        )
         if flags is not None:
             self.load_flags(flags)
 
     def __repr__(self) -> str:
         return (
-            f"<AppConfigExperiments state={self._state} runs={sorted(self._runs)} "
-            f"sources={len(self._sources)}>"
+            f"<AppConfigExperiments state={self._poller.state} runs={sorted(self._runs)} "
+            f"sources={self._poller.source_count}>"
         )
+
+    # -- lifecycle (the poller's) ----------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Open the AppConfig client, fetch every source once, then poll in the background."""
+        await self._poller.start()
+
+    async def refresh(self) -> bool:
+        """Fetch every source now; True when all of them succeeded."""
+        return await self._poller.refresh()
+
+    async def aclose(self) -> None:
+        """Stop polling and close the AppConfig client; idempotent."""
+        await self._poller.aclose()
 
     # -- loading -------------------------------------------------------------------------
 

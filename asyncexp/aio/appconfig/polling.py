@@ -1,4 +1,11 @@
-"""``AppConfigPollingMixin``: the lifecycle of ``AppConfigExperiments`` and its polling."""
+"""``AppConfigPoller``: opens the AppConfig client, fetches every source and polls until closed.
+
+Rules: the poller owns the aiobotocore client, the exit stack that closes it
+and the polling task; it knows nothing of decisions. Every valid run it
+fetches is handed to the ``store`` callable it was given (the owner's
+``_store``); a failed request or an invalid run is logged and counted in the
+shared :class:`AppConfigStats` and never reaches ``store``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,8 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from asyncexp.aio.appconfig.types import AppConfigStats, RunSource, _short
 from asyncexp.core.appconfig import parse_experiment_run
@@ -17,44 +23,50 @@ from asyncexp.errors import ClientClosedError, ClientStateError, ConfigError, Mi
 if TYPE_CHECKING:
     from asyncexp.core.appconfig import ExperimentRun
 
-__all__ = ["AppConfigPollingMixin"]
+__all__ = ["AppConfigPoller"]
 
 # The shell's one logger name, shared with asyncexp.aio.appconfig.
 logger = logging.getLogger("asyncexp.appconfig")
 
 
-class AppConfigPollingMixin:
-    """Opens the AppConfig client, fetches every source and polls until closed."""
+class AppConfigPoller:
+    """The lifecycle of AppConfig polling: ``start`` → background rounds → ``aclose``."""
 
-    # Set by AppConfigExperiments.__init__.
-    stats: AppConfigStats
-    _sources: tuple[RunSource, ...]
-    _region: str | None
-    _interval: float
-    _max_backoff: float
-    _session: Any
-    _client_kwargs: dict[str, Any]
-    _sleep: Callable[[float], Awaitable[None]]
-    _state: str
-    _task: asyncio.Task[None] | None
-    _stack: contextlib.AsyncExitStack | None
-    _client: Any
-
-    if TYPE_CHECKING:  # defined by AppConfigExperiments (loading)
-
-        def _store(self, run: ExperimentRun) -> None: ...
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
+    def __init__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        *,
+        sources: Sequence[RunSource],
+        store: Callable[[ExperimentRun], None],
+        stats: AppConfigStats,
+        region: str | None,
+        poll_interval: float,
+        max_backoff: float,
+        session: Any,
+        client_kwargs: Mapping[str, Any],
+        sleep: Callable[[float], Awaitable[None]],
     ) -> None:
-        await self.aclose()
+        self._sources = tuple(sources)
+        self._store = store
+        self._stats = stats
+        self._region = region
+        self._interval = float(poll_interval)
+        self._max_backoff = float(max_backoff)
+        self._session = session
+        self._client_kwargs = dict(client_kwargs)
+        self._sleep = sleep
+        self._state = "new"
+        self._task: asyncio.Task[None] | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._client: Any = None
+
+    @property
+    def state(self) -> str:
+        """``new``, ``starting``, ``running`` or ``closed``."""
+        return self._state
+
+    @property
+    def source_count(self) -> int:
+        return len(self._sources)
 
     async def start(self) -> None:
         """Open the AppConfig client, fetch every source once, then poll in the background."""
@@ -103,7 +115,8 @@ class AppConfigPollingMixin:
         return all(results)
 
     async def _fetch(self, source: RunSource) -> bool:
-        self.stats.fetches += 1
+        stats = self._stats
+        stats.fetches += 1
         try:
             response = await self._client.get_experiment_run(
                 ApplicationIdentifier=source.application,
@@ -113,19 +126,19 @@ class AppConfigPollingMixin:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.stats.fetch_errors += 1
-            self.stats.last_error = _short(exc)
-            logger.warning("get_experiment_run %s failed: %s", source, self.stats.last_error)
+            stats.fetch_errors += 1
+            stats.last_error = _short(exc)
+            logger.warning("get_experiment_run %s failed: %s", source, stats.last_error)
             return False
         try:
             run = parse_experiment_run(response)
         except ConfigError as exc:
-            self.stats.rejected_runs += 1
-            self.stats.last_error = _short(exc)
+            stats.rejected_runs += 1
+            stats.last_error = _short(exc)
             logger.warning(
                 "ignoring invalid experiment run from %s, keeping the loaded one: %s",
                 source,
-                self.stats.last_error,
+                stats.last_error,
             )
             return False
         self._store(run)
