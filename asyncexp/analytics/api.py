@@ -20,11 +20,11 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from asyncexp.analytics.profiles import ProfileMethods, XWhen
+from asyncexp.analytics.profiles import ProfileRecords, XWhen
 from asyncexp.core.analytics.records import (
     BuiltRecord,
     RecordSettings,
@@ -57,8 +57,8 @@ class AnalyticsStats:
     """Records dropped by ``on_invalid="drop"``."""
 
 
-class Analytics(ProfileMethods):
-    """Builds Analysys records and submits them to ``collector``."""
+class Analytics:
+    """Builds Analysys records and submits them to ``collector``; owns the profile part."""
 
     def __init__(
         self,
@@ -88,6 +88,7 @@ class Analytics(ProfileMethods):
         self._super: dict[str, Any] = {}
         self._notice = logging.WARNING if debug else logging.DEBUG
         self.stats = AnalyticsStats()
+        self._profiles = ProfileRecords(emit=self._emit, settings=self._settings)
 
     @property
     def app_key(self) -> str:
@@ -156,6 +157,86 @@ class Analytics(ProfileMethods):
             platform=platform,
             xwhen=xwhen,
         )
+
+    # -- profiles (the ProfileRecords part's) --------------------------------------------
+    def profile_set(
+        self,
+        distinct_id: str,
+        properties: Mapping[str, Any],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Sets user properties (overwriting); nothing is sent for an empty dict."""
+        self._profiles.set(
+            distinct_id, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_set_once(
+        self,
+        distinct_id: str,
+        properties: Mapping[str, Any],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Sets user properties that are not set yet."""
+        self._profiles.set_once(
+            distinct_id, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_increment(
+        self,
+        distinct_id: str,
+        properties: Mapping[str, int | float],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Adds numbers to numeric user properties."""
+        self._profiles.increment(
+            distinct_id, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_append(
+        self,
+        distinct_id: str,
+        properties: Mapping[str, list[str] | tuple[str, ...]],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Appends strings to list user properties."""
+        self._profiles.append(
+            distinct_id, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_unset(
+        self,
+        distinct_id: str,
+        keys: Iterable[str],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Removes the named user properties."""
+        self._profiles.unset(distinct_id, keys, platform=platform, is_login=is_login, xwhen=xwhen)
+
+    def profile_delete(
+        self,
+        distinct_id: str,
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Deletes every property of the user."""
+        self._profiles.delete(distinct_id, platform=platform, is_login=is_login, xwhen=xwhen)
 
     # -- super properties ----------------------------------------------------------------
     def register_super_properties(self, properties: Mapping[str, Any]) -> None:

@@ -1,4 +1,10 @@
-"""The ``profile_*`` methods of :class:`~asyncexp.analytics.api.Analytics` (user properties)."""
+"""``ProfileRecords``: the ``$profile_*`` records (user properties) behind ``Analytics.profile_*``.
+
+Rules: the part builds each record with :mod:`asyncexp.core.analytics.records`
+from the settings it was given and hands the builder to the ``emit`` callable
+it was given (``Analytics._emit``: clock, validation policy, record ids,
+submit). It keeps no other state, so it cannot submit on its own.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +13,28 @@ from datetime import datetime
 from typing import Any
 
 from asyncexp.core.analytics.records import (
-    BuiltRecord,
     RecordSettings,
     build_profile,
     build_profile_delete,
     build_profile_unset,
 )
 
-__all__ = ["ProfileMethods", "XWhen"]
+__all__ = ["Emit", "ProfileRecords", "XWhen"]
 
 XWhen = int | datetime | None
 
+Emit = Callable[..., None]
+"""``emit(build, *args, **kwargs)``: stamp, build, check and submit one record."""
 
-class ProfileMethods:
-    """Mixin: builds ``$profile_*`` records and hands them to ``Analytics._emit``."""
 
-    _settings: RecordSettings
+class ProfileRecords:
+    """Builds ``$profile_*`` records and hands them to ``emit``."""
 
-    def _emit(self, build: Callable[..., BuiltRecord], *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError  # Analytics provides it
+    __slots__ = ("_emit", "_settings")
+
+    def __init__(self, *, emit: Emit, settings: RecordSettings) -> None:
+        self._emit = emit
+        self._settings = settings
 
     def _profile(
         self, op: str, distinct_id: str, properties: Any, platform: Any, is_login: Any, xwhen: Any
@@ -41,7 +50,7 @@ class ProfileMethods:
             xwhen=xwhen,
         )
 
-    def profile_set(
+    def set(
         self,
         distinct_id: str,
         properties: Mapping[str, Any],
@@ -53,7 +62,7 @@ class ProfileMethods:
         """Sets user properties (overwriting); nothing is sent for an empty dict."""
         self._profile("set", distinct_id, properties, platform, is_login, xwhen)
 
-    def profile_set_once(
+    def set_once(
         self,
         distinct_id: str,
         properties: Mapping[str, Any],
@@ -65,7 +74,7 @@ class ProfileMethods:
         """Sets user properties that are not set yet."""
         self._profile("set_once", distinct_id, properties, platform, is_login, xwhen)
 
-    def profile_increment(
+    def increment(
         self,
         distinct_id: str,
         properties: Mapping[str, int | float],
@@ -77,7 +86,7 @@ class ProfileMethods:
         """Adds numbers to numeric user properties."""
         self._profile("increment", distinct_id, properties, platform, is_login, xwhen)
 
-    def profile_append(
+    def append(
         self,
         distinct_id: str,
         properties: Mapping[str, list[str] | tuple[str, ...]],
@@ -89,7 +98,7 @@ class ProfileMethods:
         """Appends strings to list user properties."""
         self._profile("append", distinct_id, properties, platform, is_login, xwhen)
 
-    def profile_unset(
+    def unset(
         self,
         distinct_id: str,
         keys: Iterable[str],
@@ -109,7 +118,7 @@ class ProfileMethods:
             xwhen=xwhen,
         )
 
-    def profile_delete(
+    def delete(
         self,
         distinct_id: str,
         *,
