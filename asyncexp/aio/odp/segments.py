@@ -31,12 +31,18 @@ an identical fetch awaits the same request instead of sending another. The
 shared request runs in its own task, so one caller being cancelled does not
 cancel it for the others.
 
+Only the segments asked for are kept (:func:`.graphql.parse_segments_answer`):
+qualified names the question did not list, and repeats, are dropped and counted in
+``SegmentStats.discarded_segments``. URLs reach the logs through
+:func:`asyncexp.aio.redaction.safe_url` (no ``user:password@``); the key never does.
+
 The request body and the parsing of the answer are in :mod:`.graphql`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -48,9 +54,11 @@ from asyncexp.aio.odp.graphql import (
     INVALID_IDENTIFIER,
     _FetchError,
     build_segments_query,
+    parse_segments_answer,
     parse_segments_response,
 )
 from asyncexp.aio.odp.messages import FETCH_SEGMENTS_FAILED, ThrottledLog, logger
+from asyncexp.aio.redaction import safe_url
 from asyncexp.errors import AsyncExpError
 
 __all__ = [
@@ -96,6 +104,8 @@ class SegmentStats:
     fetch refused before any request (``not_enabled``, ``not_integrated``, ``closed``)."""
     last_failure: str | None = None
     """The reason text of the most recent failure."""
+    discarded_segments: int = 0
+    """Qualified names in answers that were not asked for (or repeated): dropped, not kept."""
 
     def fail(self, kind: str, reason: str) -> None:
         self.failures[kind] = self.failures.get(kind, 0) + 1
@@ -111,6 +121,7 @@ class SegmentStats:
             "succeeded": self.succeeded,
             "failures": dict(self.failures),
             "last_failure": self.last_failure,
+            "discarded_segments": self.discarded_segments,
         }
 
 
@@ -201,18 +212,26 @@ class SegmentFetcher:
                 response = await self._transport_getter().post(
                     url, body, headers=headers, timeout=self._timeout
                 )
-            except TransportError as exc:
-                logger.debug("segments request to %s failed: %s", url, exc)
+            except TransportError as exc:  # its message holds a safe URL already
+                logger.debug("segments request to %s failed: %s", safe_url(url), exc)
                 raise _FetchError(
                     "timeout" if exc.timed_out else "network", "network error"
                 ) from None
             except AsyncExpError as exc:  # a closed transport: the client is shutting down
-                logger.debug("segments request to %s not sent: %s", url, exc)
+                logger.debug("segments request to %s not sent: %s", safe_url(url), exc)
                 raise _FetchError("network", "network error") from None
             if not 200 <= response.status <= 299:
-                logger.debug("segments request to %s: HTTP %d", url, response.status)
+                logger.debug("segments request to %s: HTTP %d", safe_url(url), response.status)
                 raise _FetchError("http_status", "network error")
-            result = tuple(parse_segments_response(response.body))
+            result, discarded = parse_segments_answer(response.body, segments)
+            if discarded:
+                self._stats.discarded_segments += discarded
+                self._log.log(
+                    logging.WARNING,
+                    "fetch:discarded",
+                    "ODP answered %d segment(s) that were not asked for; they are ignored",
+                    discarded,
+                )
         except _FetchError as failure:
             self._stats.fail(failure.kind, failure.reason)
             message = FETCH_SEGMENTS_FAILED.format(failure.reason)
