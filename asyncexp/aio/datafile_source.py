@@ -7,7 +7,11 @@ Rules:
   Eyeofcloud ``https://cdn.eyeofcloud.com/datafiles/{sdk_key}.json``); with an
   access token, the vendor's authenticated template and ``Authorization: Bearer``.
   The token goes only to that URL and never into logs, reprs or exception
-  messages; one with control characters is refused at construction.
+  messages; one with control characters is refused at construction. Neither
+  does a password in the URL nor the SDK key (given as ``sdk_key``): ``url``
+  and every message show the URL through
+  :func:`~asyncexp.aio.redaction.safe_url`, the SDK key masked to its last four
+  characters. The URL itself stays private to the request.
 * Requests send both ``If-None-Match`` (ETag) and ``If-Modified-Since``
   (Last-Modified). The validators are stored only once a body parsed, so a bad
   200 cannot pin the client to 304s (the reference stores them first).
@@ -21,6 +25,10 @@ Rules:
   (default 300; under 30 warns). A failure waits an exponential backoff with
   jitter instead (reset by the next success), capped by the interval.
 * Large bodies are parsed in the default executor so the loop keeps running.
+* Memory: a body over ``MAX_DATAFILE_BYTES`` (32 MiB) is refused while it is
+  read; only the last good config is kept (plus the two validators and the
+  ``REPORTED_BODIES`` digests). A parsed config costs a small multiple of its
+  body (measured: see ``docs-drafts/hostile-shell.md``).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from asyncexp.aio.http import HttpTransport, RetryPolicy, TransportError
+from asyncexp.aio.redaction import redact, safe_url
 from asyncexp.core.flags.datafile import ProjectConfig, parse_datafile
 from asyncexp.errors import ConfigError
 
@@ -94,6 +103,7 @@ class DatafileSource:
         on_config: Callable[[ProjectConfig], None],
         *,
         access_token: str | None = None,
+        sdk_key: str | None = None,
         update_interval: float = 300.0,
         request_timeout: float = 10.0,
         backoff: RetryPolicy | None = None,
@@ -111,7 +121,9 @@ class DatafileSource:
             or any(ch < " " or ch == "\x7f" for ch in access_token)
         ):  # the message never quotes the token
             raise ConfigError("datafile_access_token must be a str without control characters")
-        self.url = url
+        self._url = url
+        self._sdk_key = sdk_key
+        self._shown_url = safe_url(url, sdk_key)
         self._headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
         self._on_config = on_config
         self._interval = update_interval
@@ -131,8 +143,13 @@ class DatafileSource:
         self._lock = asyncio.Lock()
         self.stats = DatafileStats()
 
-    def __repr__(self) -> str:  # never shows the token
+    def __repr__(self) -> str:  # never shows the token, a password or the SDK key
         return f"DatafileSource(url={self.url!r}, authenticated={bool(self._headers)})"
+
+    @property
+    def url(self) -> str:
+        """The URL as it may be shown: no password, the SDK key masked."""
+        return self._shown_url
 
     def start(self, transport: HttpTransport) -> None:
         self._transport = transport
@@ -178,14 +195,16 @@ class DatafileSource:
         self.stats.fetches += 1
         try:
             response = await self._transport.get(
-                self.url,
+                self._url,
                 headers=headers,
                 timeout=self._timeout,
                 max_response_bytes=MAX_DATAFILE_BYTES,
             )
         except TransportError as exc:
             self.stats.count_error("timeout" if exc.timed_out else "network")
-            logger.warning("Fetching datafile from %s failed: %s", self.url, exc)
+            # its message shows the URL through safe_url, but not the SDK key masked
+            reason = redact(str(exc), self._sdk_key)
+            logger.warning("Fetching datafile from %s failed: %s", self.url, reason)
             return False
         if response.status == 304:
             self.stats.not_modified += 1

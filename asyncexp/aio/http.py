@@ -8,6 +8,11 @@ request returns the status, headers and body bytes (capped in size), or raises
 reset, DNS failure, timeout, body too large, or a request aiohttp refuses to
 send, such as a header value with a control character).
 
+Messages never hold a secret of the URL: a ``TransportError`` names the URL through
+:func:`~asyncexp.aio.redaction.safe_url`, masks the URL's secrets in the text of the
+aiohttp error it reports, and keeps that error as ``__cause__`` only when its text
+holds none of them.
+
 The retry policy every sender shares lives in :mod:`asyncexp.aio.retry`
 (re-exported here).
 """
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from asyncexp.aio.redaction import redact, safe_url, url_secrets
 from asyncexp.aio.retry import (
     Attempt,
     RetryPolicy,
@@ -127,15 +133,16 @@ class HttpTransport:
                 return HttpResponse(resp.status, resp.headers, body)
         except TimeoutError as exc:
             raise TransportError(
-                f"{method} {url}: timed out after {timeout}s", timed_out=True
+                f"{method} {safe_url(url)}: timed out after {timeout}s", timed_out=True
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+            error, cause = _scrubbed(method, url, exc)
+            raise error from cause
         except ValueError as exc:
             # aiohttp refuses to send, e.g. a header value with a control character.
             # Its text is not repeated: it could quote a header, and headers hold keys.
             raise TransportError(
-                f"{method} {url}: the request could not be sent ({type(exc).__name__})"
+                f"{method} {safe_url(url)}: the request could not be sent ({type(exc).__name__})"
             ) from None
 
     async def post(
@@ -166,6 +173,19 @@ class HttpTransport:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+def _scrubbed(
+    method: str, url: str, exc: BaseException
+) -> tuple[TransportError, BaseException | None]:
+    """A ``TransportError`` for ``exc`` whose text holds no secret of ``url``, and its cause:
+    ``exc`` when its own text holds none either, else None."""
+    shown = safe_url(url)
+    secrets = url_secrets(url)
+    raw = str(exc)
+    text = redact(raw.replace(url, shown), *secrets)
+    error = TransportError(f"{method} {shown}: {type(exc).__name__}: {text}")
+    return error, (None if any(secret in raw for secret in secrets) else exc)
 
 
 @functools.lru_cache(maxsize=64)

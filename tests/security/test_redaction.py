@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asyncexp.aio.redaction import mask, safe_url
+from asyncexp.aio.redaction import mask, redact, safe_url, url_secrets
 
 
 def test_credentials_leave_the_url() -> None:
@@ -28,3 +28,17 @@ def test_named_secrets_are_masked_wherever_they_appear() -> None:
 
 def test_a_malformed_url_says_nothing() -> None:
     assert safe_url("http://[::1") == "<invalid url>"
+
+
+def test_url_secrets_lists_what_must_not_be_shown() -> None:
+    url = "https://alice:p%40ss-w0rd@h/d.json?token=tok-123&v=2"
+    assert url_secrets(url) == ("alice:p%40ss-w0rd", "p%40ss-w0rd", "p@ss-w0rd", "tok-123")
+    assert url_secrets("https://h/d.json") == ()
+
+
+def test_redact_masks_secrets_in_any_text() -> None:
+    url = "http://bob:hunter2-hunter2@127.0.0.1:1/x"
+    text = f"Cannot connect to {url} (bob:hunter2-hunter2)"
+    out = redact(text, *url_secrets(url))
+    assert "hunter2-hunter2" not in out
+    assert redact("no secrets here", None, "") == "no secrets here"
