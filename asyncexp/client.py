@@ -2,13 +2,28 @@
 
 Construction does no I/O: a static datafile is parsed on the spot (a few
 milliseconds for a 50-flag datafile) and nothing else happens until
-``start()`` (or ``async with``), which starts the collector. ``aclose()`` stops
-intake and lets the collector drain within the deadline; a second close is a
-no-op.
+``start()`` (or ``async with``), which starts the collector.
 
-The analytics API, the datafile in use and what the client sends out are
-mixins: :mod:`asyncexp.client_analytics`, :mod:`asyncexp.client_config` and
-:mod:`asyncexp.client_events`.
+The client wires parts that hold their own state and only delegates to them:
+
+* :class:`~asyncexp.flags.current_config.CurrentConfig`: the datafile in use;
+* :class:`~asyncexp.flags.outbox.Outbox`: clock, ids, the collector's
+  ``submit`` and the DECISION/TRACK/LOG_EVENT notifications;
+* :class:`~asyncexp.flags.decider.Decider`: what user contexts call;
+* :class:`~asyncexp.analytics.Analytics`, :class:`~asyncexp.aio.odp.OdpManager`,
+  :class:`~asyncexp.aio.appconfig.AppConfigExperiments`, the datafile source,
+  the collector and the HTTP transport.
+
+Lifecycle rules:
+
+* ``start()`` starts the collector, polling, AppConfig and ODP, then waits for a
+  first datafile. If it fails or is cancelled, everything started is closed
+  before the exception propagates, and the client is closed.
+* ``aclose()`` runs one ordered close in its own task (sources first, the
+  collector's drain within ``timeout``, the owned session last) and awaits it
+  through ``asyncio.shield``: a cancelled or timed-out ``aclose`` re-raises the
+  cancellation while the close goes on, and every later ``aclose`` (concurrent
+  or not) waits for that same task.
 """
 
 from __future__ import annotations
@@ -27,17 +42,20 @@ from asyncexp.aio.http import HttpTransport
 from asyncexp.aio.ids import new_event_id
 from asyncexp.aio.odp import OdpManager
 from asyncexp.analytics.api import Analytics
-from asyncexp.client_analytics import ClientAnalyticsMixin
-from asyncexp.client_config import ClientConfigMixin
-from asyncexp.client_events import ClientEventsMixin
-from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError
+from asyncexp.flags.current_config import CurrentConfig
 from asyncexp.flags.decider import Decider, UserProfileService, normalize_options
 from asyncexp.flags.notifications import NotificationCenter
+from asyncexp.flags.outbox import Outbox
 from asyncexp.flags.parsing import parse_datafile_fast
 from asyncexp.flags.user_context import UserContext
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from asyncexp.aio.datafile_source import DatafileStats
+    from asyncexp.analytics.profiles import XWhen
+    from asyncexp.core.flags.datafile import ProjectConfig
     from asyncexp.flags.config_view import ProjectConfigView
 
 __all__ = ["Client"]
@@ -45,7 +63,7 @@ __all__ = ["Client"]
 logger = logging.getLogger("asyncexp.client")
 
 
-class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
+class Client:
     """One client per process (or per worker): decisions, events and lifecycle.
 
     Config sources, in order of precedence: ``datafile_url``; ``sdk_key`` (polled
@@ -87,23 +105,27 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
     ) -> None:
         if collector is not None and not callable(getattr(collector, "submit", None)):
             raise ArgumentTypeError("collector must have a submit(item) method")
-        self._config: ProjectConfig | None = None
-        self._view: ProjectConfigView | None = None
         self.notifications = NotificationCenter()
-        self._vendor = vendor
         self._collector = collector
+        self._outbox = Outbox(
+            sink=collector,
+            notifications=self.notifications,
+            clock=clock,
+            id_factory=id_factory or new_event_id,
+        )
         if collector is not None and hasattr(collector, "on_log_event"):
-            collector.on_log_event = self._notify_log_event
-        self._clock = clock
-        self._new_id: Callable[[], str] = id_factory or new_event_id
+            collector.on_log_event = self._outbox.log_event
         self._state = "new"
-        self._ready = asyncio.Event()
+        self._closing: asyncio.Task[None] | None = None
         self._ready_timeout = ready_timeout
         self._transport = transport
         self._owns_transport = transport is None
-        # Before the first _apply_config: every new revision updates ODP's host, key
+        # Before the first revision is applied: every new one updates ODP's host, key
         # and segments.
         self._odp = OdpManager(self._http, disabled=odp_disabled, **dict(odp_options or {}))
+        self._current = CurrentConfig(
+            vendor=vendor, notifications=self.notifications, on_update=self._odp.update_config
+        )
         self._source: DatafileSource | None = None
         if datafile_url or sdk_key:
             url = datafile_url or datafile_url_for(
@@ -114,15 +136,15 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
             )
             self._source = DatafileSource(
                 url,
-                self._apply_config,
+                self._current.apply,
                 access_token=datafile_access_token,
                 update_interval=update_interval,
                 request_timeout=request_timeout,
-                current_revision=lambda: self._config.revision if self._config else None,
+                current_revision=lambda: self._current.revision,
                 parse=parse_datafile_fast,
             )
         if datafile is not None:
-            self._apply_config(parse_datafile_fast(datafile))
+            self._current.apply(parse_datafile_fast(datafile))
         self._analytics: Analytics | None = None
         if collector is not None and app_key is not None:
             self._analytics = Analytics(
@@ -130,7 +152,7 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
                 app_key=app_key,
                 debug=debug,
                 on_invalid=on_invalid,
-                clock=self._clock_ms,
+                clock=self._outbox.clock_ms,
                 record_ids=record_ids,
             )
         # AppConfig experiment runs share the collector and the clock; polling starts
@@ -139,12 +161,10 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
             collector, sources=appconfig_sources, clock=clock, **dict(appconfig_options or {})
         )
         self._decider = Decider(
-            sink=collector,
+            current=self._current,
+            outbox=self._outbox,
             user_profile_service=user_profile_service,
             default_options=normalize_options(default_decide_options),
-            clock_ms=self._clock_ms,
-            new_id=self._new_id,
-            on_decision=self._notify_decision,
         )
 
     # -- lifecycle ----------------------------------------------------------
@@ -165,12 +185,22 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
 
         Idempotent; raises ``ClientClosedError`` after close. Not having a config by
         then is logged, not raised: decisions say "not configured" until one arrives.
+        If starting fails or is cancelled, the client closes what it started and is
+        closed when the exception propagates.
         """
         if self._state == "closed":
             raise ClientClosedError("the client is closed")
         if self._state == "started":
             return
         self._state = "started"
+        try:
+            await self._start_parts()
+        except BaseException:
+            # Nothing started may outlive a failed start: no task, socket or session.
+            await self.aclose()
+            raise
+
+    async def _start_parts(self) -> None:
         if self._collector is None:
             logger.info("no collector configured: impressions and conversions are not sent")
         else:
@@ -189,29 +219,59 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
 
     async def ready(self, timeout: float | None = None) -> bool:
         """Wait until a config is available; False when ``timeout`` passed first."""
-        if self._ready.is_set():
+        event = self._current.ready_event
+        if event.is_set():
             return True
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             return False
         return True
 
     async def aclose(self, timeout: float | None = None) -> None:
         """Stop polling and intake, drain the collector within ``timeout`` seconds, close
-        the HTTP session; idempotent."""
-        if self._state == "closed":
-            return
+        the HTTP session; idempotent, and a concurrent second call waits for the first.
+
+        Cancelling the caller (or ``wait_for`` timing out) does not stop the close: it
+        runs in its own task, shielded, and the cancellation is re-raised here."""
         self._state = "closed"
+        closing = self._closing
+        if closing is None:
+            closing = self._closing = asyncio.create_task(
+                self._close_parts(timeout), name="asyncexp-client-close"
+            )
+        elif closing.done():
+            return
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            if not closing.done():
+                # This caller will not see how the close ends; a failure is logged.
+                closing.add_done_callback(_log_close_failure)
+            raise
+
+    async def _close_parts(self, timeout: float | None) -> None:
+        """The ordered close; a part that fails is logged and the next ones still close."""
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if self._source is not None:
-            await self._source.aclose()
-        await self.appconfig.aclose()
-        await self._odp.aclose(timeout)
-        await self.notifications.drain()
+            steps.append(("datafile source", self._source.aclose))
+        steps.append(("AppConfig", self.appconfig.aclose))
+        steps.append(("ODP", lambda: self._odp.aclose(timeout)))
+        steps.append(("notifications", self.notifications.drain))
         if self._collector is not None:
-            await self._collector.aclose(timeout)
+            collector = self._collector
+            steps.append(("collector", lambda: collector.aclose(timeout)))
         if self._transport is not None and self._owns_transport:
-            await self._transport.aclose()
+            steps.append(("HTTP session", self._transport.aclose))
+        first: Exception | None = None
+        for name, close in steps:
+            try:
+                await close()
+            except Exception as exc:
+                logger.exception("closing the %s failed", name)
+                first = first or exc
+        if first is not None:
+            raise first
 
     @property
     def closed(self) -> bool:
@@ -236,6 +296,21 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
         if self._collector is not None:
             await self._collector.flush()
 
+    # -- the datafile in use (CurrentConfig's) ------------------------------
+    @property
+    def config(self) -> ProjectConfig | None:
+        """The parsed datafile in use, or None before the first one arrives."""
+        return self._current.config
+
+    def get_config(self) -> ProjectConfigView | None:
+        """The project-config view of the current revision, built once, on first use."""
+        return self._current.view()
+
+    @property
+    def datafile_stats(self) -> DatafileStats | None:
+        """Polling counters (fetches, 304s, updates, errors by kind), when polling."""
+        return self._source.stats if self._source is not None else None
+
     # -- decisions ----------------------------------------------------------
     def create_user_context(
         self, user_id: str, attributes: Mapping[str, Any] | None = None
@@ -245,4 +320,163 @@ class Client(ClientAnalyticsMixin, ClientConfigMixin, ClientEventsMixin):
             raise ClientClosedError("the client is closed")
         # No ODP identify here: since 5.6 the reference sends one only with two or more
         # identifiers, and a new context has just the user id.
-        return UserContext(self, user_id, attributes)
+        return UserContext(self._decider, self._odp, user_id, attributes)
+
+    # -- ODP ----------------------------------------------------------------
+    @property
+    def odp(self) -> OdpManager:
+        """Real-time segments and ODP events (host and key from the datafile)."""
+        return self._odp
+
+    def send_odp_event(
+        self,
+        action: str,
+        type: str = "fullstack",
+        identifiers: Mapping[str, str] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Queue an ODP event; a plain call. Invalid input raises ``ValidationError``."""
+        if self._state == "closed":
+            raise ClientClosedError("the client is closed")
+        self._odp.send_event(action=action, type=type, identifiers=identifiers, data=data)
+
+    # -- analytics (Analytics's; each call needs collector= and app_key=) -------------
+    @property
+    def analytics(self) -> Analytics:
+        """The Analysys-style analytics API; needs ``collector=`` and ``app_key=``."""
+        if self._analytics is None:
+            raise ClientStateError("analytics needs Client(collector=..., app_key=...)")
+        return self._analytics
+
+    def track(
+        self,
+        distinct_id: str,
+        event_name: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """An event; registered super properties are merged under ``properties``."""
+        self.analytics.track(
+            distinct_id, event_name, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def alias(
+        self,
+        alias_id: str,
+        distinct_id: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        platform: str | None = "python",
+        xwhen: XWhen = None,
+    ) -> None:
+        """Links the anonymous ``distinct_id`` to the login id ``alias_id``."""
+        self.analytics.alias(alias_id, distinct_id, properties, platform=platform, xwhen=xwhen)
+
+    def profile_set(
+        self,
+        distinct_id: str,
+        properties: Mapping[str, Any],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Sets user properties (overwriting); nothing is sent for an empty dict."""
+        self.analytics.profile_set(
+            distinct_id, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_set_once(
+        self,
+        distinct_id: str,
+        properties: Mapping[str, Any],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Sets user properties that are not set yet."""
+        self.analytics.profile_set_once(
+            distinct_id, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_increment(
+        self,
+        distinct_id: str,
+        properties: Mapping[str, int | float],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Adds numbers to numeric user properties."""
+        self.analytics.profile_increment(
+            distinct_id, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_append(
+        self,
+        distinct_id: str,
+        properties: Mapping[str, list[str] | tuple[str, ...]],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Appends strings to list user properties."""
+        self.analytics.profile_append(
+            distinct_id, properties, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_unset(
+        self,
+        distinct_id: str,
+        keys: Iterable[str],
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Removes the named user properties."""
+        self.analytics.profile_unset(
+            distinct_id, keys, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def profile_delete(
+        self,
+        distinct_id: str,
+        *,
+        platform: str | None = "python",
+        is_login: bool = False,
+        xwhen: XWhen = None,
+    ) -> None:
+        """Deletes every property of the user."""
+        self.analytics.profile_delete(
+            distinct_id, platform=platform, is_login=is_login, xwhen=xwhen
+        )
+
+    def register_super_properties(self, properties: Mapping[str, Any]) -> None:
+        """Merges ``properties`` into every later ``track`` (at most 100; always raises)."""
+        self.analytics.register_super_properties(properties)
+
+    def unregister_super_property(self, key: str) -> None:
+        self.analytics.unregister_super_property(key)
+
+    def clear_super_properties(self) -> None:
+        self.analytics.clear_super_properties()
+
+    def get_super_property(self, key: str) -> Any:
+        """The registered value (lists come back as new lists), or ``None``."""
+        return self.analytics.get_super_property(key)
+
+    def get_super_properties(self) -> dict[str, Any]:
+        """A copy of every registered super property."""
+        return self.analytics.get_super_properties()
+
+
+def _log_close_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("closing the client failed", exc_info=task.exception())

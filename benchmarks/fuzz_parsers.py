@@ -98,7 +98,7 @@ def _datafile(data: bytes) -> None:
     except m["ConfigError"]:
         return
     client = m["Client"](collector=m["CapturingCollector"]())
-    client._apply_config(config)
+    client._current.apply(config)
     for attributes in CONTEXTS:
         user = client.create_user_context("fuzz", attributes)
         user.set_qualified_segments(["vip"])

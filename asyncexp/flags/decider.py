@@ -1,9 +1,12 @@
-"""The synchronous decision service: options, profiles, variables and impressions.
+"""The synchronous decision service: options, profiles, variables, impressions, conversions.
 
-It wraps the pure decide flow with the parts that touch the outside world but
-never await: the user-profile service (one ``lookup`` and at most one ``save``
-per call), the clock and id factory for events, the collector's ``submit`` and
-logging. Deliberate choices (see README "Compatibility"): ``ENABLED_FLAGS_ONLY``
+``Decider`` is the public interface a :class:`~asyncexp.flags.user_context.UserContext`
+talks to: ``decide``, ``decide_many`` and ``track_event``. It wraps the pure
+decide flow with the parts that touch the outside world but never await: the
+current datafile (:class:`~asyncexp.flags.current_config.CurrentConfig`), the
+user-profile service (one ``lookup`` and at most one ``save`` per call), the
+:class:`~asyncexp.flags.outbox.Outbox` (clock, ids, the collector's ``submit``,
+notifications) and logging. Deliberate choices (see README "Compatibility"): ``ENABLED_FLAGS_ONLY``
 keeps only enabled decisions (the reference also keeps unknown keys), unknown
 keys always carry the "No flag was found" reason, and the client's default
 options are never modified by a call.
@@ -12,7 +15,7 @@ options are never modified by a call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from asyncexp.core.flags.decide import evaluate_flag, profile_from_lookup
@@ -22,17 +25,30 @@ from asyncexp.core.flags.decision_types import (
     FlagResult,
     ProfileState,
 )
-from asyncexp.core.flags.events import UserEvent, build_impression, build_visitor_attributes
+from asyncexp.core.flags.events import (
+    UserEvent,
+    build_conversion,
+    build_impression,
+    build_visitor_attributes,
+)
 from asyncexp.flags.decision import NOT_READY_REASON, Decision, flag_not_found_reason
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from asyncexp.core.flags.datafile import ProjectConfig
     from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
+    from asyncexp.flags.current_config import CurrentConfig
+    from asyncexp.flags.outbox import Outbox
+
+    # Type-only circle (decider ↔ user_context): the user context calls the decider.
     from asyncexp.flags.user_context import UserContext
 
 __all__ = ["Decider", "EventSink", "UserProfileService", "normalize_options"]
 
 logger = logging.getLogger("asyncexp.decide")
+# Conversions were always logged as the user context's.
+track_logger = logging.getLogger("asyncexp.user_context")
 
 _INCLUDE_REASONS = DecideOption.INCLUDE_REASONS
 _DISABLE_EVENT = DecideOption.DISABLE_DECISION_EVENT
@@ -67,22 +83,21 @@ def normalize_options(options: Iterable[str] | None) -> frozenset[str]:
 
 
 class Decider:
+    """Decides flags and builds conversions against the current config; never awaits."""
+
     def __init__(
         self,
         *,
-        sink: EventSink | None,
+        current: CurrentConfig,
+        outbox: Outbox,
         user_profile_service: UserProfileService | None,
         default_options: frozenset[str],
-        clock_ms: Callable[[], int],
-        new_id: Callable[[], str],
-        on_decision: Callable[[UserContext, Decision, bool, FlagResult | None], None] | None = None,
     ) -> None:
-        self._sink = sink
+        self._current = current
+        self._outbox = outbox
+        self._sends = outbox.has_sink
         self._ups = user_profile_service
         self._defaults = default_options
-        self._clock_ms = clock_ms
-        self._new_id = new_id
-        self._on_decision = on_decision
         self._option_cache: dict[tuple[str, ...], frozenset[str]] = {}
 
     def _options(self, options: Iterable[str] | None) -> frozenset[str]:
@@ -96,14 +111,9 @@ class Decider:
             cached = self._option_cache[key] = self._defaults | normalize_options(key)
         return cached
 
-    def decide_one(
-        self,
-        config: ProjectConfig | None,
-        user: UserContext,
-        key: str,
-        options: Iterable[str] | None,
-    ) -> Decision:
+    def decide(self, user: UserContext, key: str, options: Iterable[str] | None) -> Decision:
         """``decide``: always returns a decision (ENABLED_FLAGS_ONLY does not apply)."""
+        config = self._current.config
         snapshot = user._snapshot()
         if config is None:
             return Decision.empty(key, snapshot, [NOT_READY_REASON])
@@ -124,12 +134,12 @@ class Decider:
 
     def decide_many(
         self,
-        config: ProjectConfig | None,
         user: UserContext,
         keys: Iterable[str] | None,
         options: Iterable[str] | None,
     ) -> dict[str, Decision]:
         """``decide_for_keys`` (keys given) and ``decide_all`` (keys None)."""
+        config = self._current.config
         if config is None:
             return {}
         snapshot = user._snapshot()
@@ -181,10 +191,9 @@ class Decider:
             reasons=reasons if reasons is not None else [],
         )
         sent = False
-        if _DISABLE_EVENT not in opts and self._sink is not None:
+        if _DISABLE_EVENT not in opts and self._sends:
             sent = self._send_impressions(config, flag, result, snapshot, attrs_cache)
-        if self._on_decision is not None:
-            self._on_decision(snapshot, decision, sent, result)
+        self._outbox.decision(snapshot, decision, sent, result)
         return decision
 
     def _send_impressions(
@@ -227,7 +236,7 @@ class Decider:
         user: UserContext,
         attrs: list[dict[str, Any]],
     ) -> None:
-        assert self._sink is not None
+        outbox = self._outbox
         event = build_impression(
             config.event_context,
             user_id=user.user_id,
@@ -240,10 +249,43 @@ class Decider:
             rule_type=str(rule_type),
             variation_key=variation.key if variation is not None else "",
             enabled=bool(variation.feature_enabled) if variation is not None else False,
-            uuid=self._new_id(),
-            timestamp=self._clock_ms(),
+            uuid=outbox.new_id(),
+            timestamp=outbox.clock_ms(),
         )
-        self._sink.submit(event)
+        outbox.submit_impression(event)
+
+    # -- conversions ----------------------------------------------------------------------
+    def track_event(
+        self, user: UserContext, event_key: str, event_tags: Mapping[str, Any] | None
+    ) -> None:
+        """Send a conversion for ``user`` (arguments already checked); an unknown event key
+        or a missing datafile is logged, not raised."""
+        config = self._current.config
+        if config is None:
+            track_logger.error(
+                'Not tracking user "%s" for event "%s": no datafile yet.', user.user_id, event_key
+            )
+            return
+        event = config.events.get(event_key)
+        if event is None:
+            track_logger.error(
+                'Event "%s" is not in datafile; not tracking user "%s".', event_key, user.user_id
+            )
+            return
+        outbox = self._outbox
+        user_event = build_conversion(
+            config.event_context,
+            user_id=user.user_id,
+            attributes=build_visitor_attributes(
+                user._attributes, config.attribute_ids, config.bot_filtering
+            ),
+            event_id=event.id,
+            event_key=event_key,
+            event_tags=event_tags,
+            uuid=outbox.new_id(),
+            timestamp=outbox.clock_ms(),
+        )
+        outbox.submit_conversion(user_event, user, event_tags)
 
     def _load_profile(self, user_id: str) -> ProfileState | None:
         """One lookup per call. A failed lookup disables the profile for this call, so

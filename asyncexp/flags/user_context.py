@@ -4,6 +4,12 @@ Every method here is a plain call that never awaits: decisions run on the
 caller's stack in a few microseconds, and events are handed to the collector's
 non-blocking ``submit``. Each decide call works on a snapshot, so a concurrent
 ``set_attribute`` from another task cannot change a decision half-way.
+
+Rules: a context talks only to the public interface of the
+:class:`~asyncexp.flags.decider.Decider` it was given (``decide``,
+``decide_many``, ``track_event``) and to a
+:class:`~asyncexp.flags.segment_source.SegmentSource` for segment fetches; it
+checks its arguments here, before either is called.
 """
 
 from __future__ import annotations
@@ -12,22 +18,21 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from asyncexp.aio.odp import start_segment_fetch
 from asyncexp.core.flags.decision_types import (
     DecideOption,
     DecisionContext,
     ForcedDecision,
     UserView,
 )
-from asyncexp.core.flags.events import build_conversion, build_visitor_attributes
 from asyncexp.errors import ArgumentTypeError
 
 if TYPE_CHECKING:
     import asyncio
 
-    from asyncexp.aio.odp.fetch_task import FetchCallback
-    from asyncexp.client import Client
+    # Type-only circle (decider ↔ user_context ↔ decision): the runtime graph is acyclic.
+    from asyncexp.flags.decider import Decider
     from asyncexp.flags.decision import Decision
+    from asyncexp.flags.segment_source import FetchCallback, SegmentSource
 
 __all__ = ["DecideOption", "DecisionContext", "ForcedDecision", "UserContext"]
 
@@ -55,14 +60,19 @@ def _check_options(options: object) -> None:
 class UserContext:
     """A user to decide flags for; create it with ``client.create_user_context``."""
 
-    __slots__ = ("_attributes", "_client", "_forced", "_segments", "user_id")
+    __slots__ = ("_attributes", "_decider", "_forced", "_segment_source", "_segments", "user_id")
 
     def __init__(
-        self, client: Client, user_id: str, attributes: Mapping[str, Any] | None = None
+        self,
+        decider: Decider,
+        segment_source: SegmentSource,
+        user_id: str,
+        attributes: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(user_id, str):
             raise ArgumentTypeError(f"user_id must be str, not {type(user_id).__name__}")
-        self._client = client
+        self._decider = decider
+        self._segment_source = segment_source
         self.user_id = user_id
         self._attributes: dict[str, Any] = _check_attributes(attributes)
         self._forced: dict[DecisionContext, ForcedDecision] = {}
@@ -88,7 +98,7 @@ class UserContext:
         if not isinstance(key, str):
             raise ArgumentTypeError(f"flag key must be str, not {type(key).__name__}")
         _check_options(options)
-        return self._client._decide_one(self, key, options)
+        return self._decider.decide(self, key, options)
 
     def decide_for_keys(
         self, keys: Iterable[str], options: Iterable[str] | None = None
@@ -100,12 +110,12 @@ class UserContext:
             if not isinstance(key, str):
                 raise ArgumentTypeError(f"flag keys must be str, not {type(key).__name__}")
         _check_options(options)
-        return self._client._decide_many(self, keys, options)
+        return self._decider.decide_many(self, keys, options)
 
     def decide_all(self, options: Iterable[str] | None = None) -> dict[str, Decision]:
         """Decide every flag of the datafile, in datafile order."""
         _check_options(options)
-        return self._client._decide_many(self, None, options)
+        return self._decider.decide_many(self, None, options)
 
     # -- conversions --------------------------------------------------------
     def track_event(self, event_key: str, event_tags: Mapping[str, Any] | None = None) -> None:
@@ -122,32 +132,7 @@ class UserContext:
                     raise ArgumentTypeError(
                         f"event_tags keys must be str, not {type(tag).__name__}"
                     )
-        client = self._client
-        config = client._current_config()
-        if config is None:
-            logger.error(
-                'Not tracking user "%s" for event "%s": no datafile yet.', self.user_id, event_key
-            )
-            return
-        event = config.events.get(event_key)
-        if event is None:
-            logger.error(
-                'Event "%s" is not in datafile; not tracking user "%s".', event_key, self.user_id
-            )
-            return
-        user_event = build_conversion(
-            config.event_context,
-            user_id=self.user_id,
-            attributes=build_visitor_attributes(
-                self._attributes, config.attribute_ids, config.bot_filtering
-            ),
-            event_id=event.id,
-            event_key=event_key,
-            event_tags=event_tags,
-            uuid=client._new_id(),
-            timestamp=client._clock_ms(),
-        )
-        client._submit_event(user_event, self, event_tags)
+        self._decider.track_event(self, event_key, event_tags)
 
     # -- forced decisions ---------------------------------------------------
     def set_forced_decision(self, context: DecisionContext, decision: ForcedDecision) -> bool:
@@ -195,8 +180,8 @@ class UserContext:
         success flag). ``callback`` (plain or coroutine function) gets the flag when the
         fetch ends. On failure the previous segments stay; the client awaits the task
         at close, so it may be dropped."""
-        return start_segment_fetch(
-            self._client._odp, self.user_id, self.set_qualified_segments, callback, options
+        return self._segment_source.start_fetch(
+            self.user_id, self.set_qualified_segments, callback, options
         )
 
     def is_qualified_for(self, segment: str) -> bool:
@@ -211,7 +196,8 @@ class UserContext:
 
     def _snapshot(self) -> UserContext:
         snap = UserContext.__new__(UserContext)
-        snap._client = self._client
+        snap._decider = self._decider
+        snap._segment_source = self._segment_source
         snap.user_id = self.user_id
         snap._attributes = dict(self._attributes)
         snap._forced = dict(self._forced)

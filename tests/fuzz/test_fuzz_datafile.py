@@ -53,7 +53,7 @@ def parse_or_config_error(data: str | bytes | dict[str, Any]) -> ProjectConfig |
 def exercise(config: ProjectConfig, attributes: dict[str, Any] | None = None) -> None:
     """A config that parsed is usable: decisions for every flag and the config view."""
     client = Client(collector=CapturingCollector())
-    client._apply_config(config)  # this very config: no second parse, any max_depth
+    client._current.apply(config)  # this very config: no second parse, any max_depth
     user = client.create_user_context("fuzz-user", attributes or {"age": 30, "country": "US"})
     user.set_qualified_segments(["vip"])
     decisions = user.decide_all(["INCLUDE_REASONS"])

@@ -1,12 +1,14 @@
 """Optimizely Data Platform: real-time audience segments and ODP events.
 
-* :mod:`.manager` ties them together per client (:class:`OdpManager`), with its
-  segment and event methods in :mod:`.manager_segments` and :mod:`.manager_events`
-  and its state and counters in :mod:`.state`;
+* :mod:`.manager` ties them together per client (:class:`OdpManager`); it owns
+  a segments part (:mod:`.manager_segments`) and an events part
+  (:mod:`.manager_events`) that share the settings in :mod:`.state` (with the
+  state and counters);
 * :mod:`.segments` fetches segments over GraphQL (:mod:`.graphql`: body and answer),
   coalescing identical requests;
 * :mod:`.cache` keeps answers (LRU with a time to live);
-* :mod:`.events`, :mod:`.event_sender` and :mod:`.payload` queue, batch and send ODP
+* :mod:`.events` (the queue, which owns the sender of :mod:`.event_sender` and
+  the state of :mod:`.event_queue`) and :mod:`.payload` queue, batch and send ODP
   events;
 * :mod:`.fetch_task` runs a fetch as a task with an optional callback.
 """

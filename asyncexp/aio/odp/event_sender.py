@@ -1,4 +1,11 @@
-"""``EventSenderMixin``: the ODP event queue's sender task, batching and retries."""
+"""``EventSender``: the ODP event queue's sender task, batching and retries.
+
+Rules: the sender owns its task (started by ``ensure_running``, restarted
+after a crash) and nothing else; the queue it drains is the
+:class:`~asyncexp.aio.odp.event_queue.PendingEvents` the event manager shares
+with it. Every batch it takes ends as delivered or dropped with a reason, and
+the ``flush`` waiters it covers are released.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,14 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from asyncexp.aio.collectors.base import (
     DROP_INTERNAL_ERROR,
     DROP_REJECTED,
     DROP_RETRIES_EXHAUSTED,
     DROP_SHUTDOWN_TIMEOUT,
-    CollectorStats,
 )
 from asyncexp.aio.collectors.pipeline import WaitFn
 from asyncexp.aio.http import (
@@ -26,48 +31,47 @@ from asyncexp.aio.http import (
     attempt_from_status,
     call_with_retries,
 )
+from asyncexp.aio.odp.event_queue import Entry, PendingEvents
 from asyncexp.aio.odp.messages import ODP_EVENT_FAILED, ThrottledLog, logger
 from asyncexp.errors import AsyncExpError
 
-__all__ = ["EventSenderMixin"]
+__all__ = ["EventSender"]
 
 _DROP_REASONS = {DROP_INTERNAL_ERROR: DROP_INTERNAL_ERROR, "closed": DROP_SHUTDOWN_TIMEOUT}
 
 
-class _Entry(NamedTuple):
-    seq: int
-    queued_at: float
-    url: str
-    api_key: str
-    event: dict[str, Any]
+class EventSender:
+    """One batch at a time, oldest first, from the :class:`PendingEvents` it was given."""
 
+    def __init__(
+        self,
+        pending: PendingEvents,
+        transport_getter: Callable[[], HttpTransport],
+        *,
+        batch_size: int,
+        flush_interval: float,
+        request_timeout: float,
+        retry_policy: RetryPolicy,
+        clock: Callable[[], float],
+        wait: WaitFn,
+        sleep: Callable[[float], Awaitable[Any]],
+        jitter: Callable[[], float],
+        log: ThrottledLog,
+    ) -> None:
+        self._pending = pending
+        self._transport_getter = transport_getter
+        self._batch_size = batch_size
+        self._interval = flush_interval
+        self._request_timeout = request_timeout
+        self._policy = retry_policy
+        self._clock = clock
+        self._wait = wait
+        self._sleep = sleep
+        self._jitter = jitter
+        self._log = log
+        self._runner: asyncio.Task[None] | None = None
 
-class EventSenderMixin:
-    """The sender task of ``OdpEventManager``: one batch at a time, oldest first."""
-
-    # Set by OdpEventManager.__init__.
-    _transport_getter: Callable[[], HttpTransport]
-    _batch_size: int
-    _interval: float
-    _request_timeout: float
-    _policy: RetryPolicy
-    _clock: Callable[[], float]
-    _wait: WaitFn
-    _sleep: Callable[[float], Awaitable[Any]]
-    _jitter: Callable[[], float]
-    _log: ThrottledLog
-    _stats: CollectorStats
-    _queue: deque[_Entry]
-    _destination: tuple[str, str] | None
-    _seq: int
-    _settled: int
-    _flush_upto: int
-    _waiters: list[tuple[int, asyncio.Future[None]]]
-    _wakeup: asyncio.Event
-    _runner: asyncio.Task[None] | None
-    _closing: asyncio.Future[None] | None
-
-    def _ensure_runner(self) -> None:
+    def ensure_running(self) -> None:
         if self._runner is None:
             self._runner = asyncio.get_running_loop().create_task(
                 self._run(), name="asyncexp-odp-events"
@@ -79,26 +83,20 @@ class EventSenderMixin:
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
-        self._stats.crashes += 1
-        self._stats.last_error = f"{type(exc).__name__}: {exc}"
+        pending = self._pending
+        pending.stats.crashes += 1
+        pending.stats.last_error = f"{type(exc).__name__}: {exc}"
         logger.error(ODP_EVENT_FAILED.format("internal error"), exc_info=exc)
         self._runner = None
-        self._drop_queued(DROP_INTERNAL_ERROR)
-        self._settled = self._seq
-        self._release_waiters()
+        pending.drop_queued(DROP_INTERNAL_ERROR)
+        pending.settle_all()
 
-    def _drop_queued(self, reason: str) -> int:
-        count = len(self._queue)
-        if count:
-            self._stats.drop(reason, count)
-            self._stats.queued -= count
-            self._queue.clear()
-        return count
-
-    async def _close(self, timeout: float) -> None:
-        if self._queue:
-            self._ensure_runner()
-        self._wakeup.set()
+    async def close(self, timeout: float) -> None:
+        """Send what is queued within ``timeout`` seconds, then drop the rest."""
+        pending = self._pending
+        if pending.entries:
+            self.ensure_running()
+        pending.wakeup.set()
         runner = self._runner
         if runner is not None:
             try:
@@ -109,56 +107,59 @@ class EventSenderMixin:
                     await runner
             except Exception:  # the sender died of a bug; _runner_done counted it
                 pass
-        count = self._drop_queued(DROP_SHUTDOWN_TIMEOUT)
+        count = pending.drop_queued(DROP_SHUTDOWN_TIMEOUT)
         if count:
             logger.warning(ODP_EVENT_FAILED.format(f"{count} event(s) left at the close deadline"))
-        self._settled = self._seq
-        self._release_waiters()
+        pending.settle_all()
 
     def _due_in(self) -> float:
         """Seconds until the front batch is due (0: now)."""
-        first = self._queue[0]
+        pending = self._pending
+        first = pending.entries[0]
         if (
-            self._closing is not None
-            or first.seq < self._flush_upto
-            or len(self._queue) >= self._batch_size
-            or (first.url, first.api_key) != self._destination
+            pending.closing
+            or first.seq < pending.flush_upto
+            or len(pending.entries) >= self._batch_size
+            or (first.url, first.api_key) != pending.destination
         ):
             return 0.0
         return max(0.0, first.queued_at + self._interval - self._clock())
 
     async def _run(self) -> None:
+        pending = self._pending
         while True:
-            if not self._queue:
-                if self._closing is not None:
+            if not pending.entries:
+                if pending.closing:
                     return
-                self._wakeup.clear()
-                await self._wait(self._wakeup, None)
+                pending.wakeup.clear()
+                await self._wait(pending.wakeup, None)
                 continue
             due = self._due_in()
             if due > 0:
-                self._wakeup.clear()
-                await self._wait(self._wakeup, due)
+                pending.wakeup.clear()
+                await self._wait(pending.wakeup, due)
                 continue
             await self._send_batch(self._take_batch())
 
-    def _take_batch(self) -> list[_Entry]:
-        first = self._queue.popleft()
+    def _take_batch(self) -> list[Entry]:
+        entries, stats = self._pending.entries, self._pending.stats
+        first = entries.popleft()
         batch = [first]
         while (
-            self._queue
+            entries
             and len(batch) < self._batch_size
-            and self._queue[0].url == first.url
-            and self._queue[0].api_key == first.api_key
+            and entries[0].url == first.url
+            and entries[0].api_key == first.api_key
         ):
-            batch.append(self._queue.popleft())
+            batch.append(entries.popleft())
         count = len(batch)
-        self._stats.queued -= count
-        self._stats.in_flight += count
+        stats.queued -= count
+        stats.in_flight += count
         return batch
 
-    async def _send_batch(self, batch: list[_Entry]) -> None:
-        stats, count = self._stats, len(batch)
+    async def _send_batch(self, batch: list[Entry]) -> None:
+        pending = self._pending
+        stats, count = pending.stats, len(batch)
         url, api_key = batch[0].url, batch[0].api_key
         outcome: Attempt | None = None
         try:
@@ -208,17 +209,5 @@ class EventSenderMixin:
                     message = ODP_EVENT_FAILED.format(outcome.detail)
                     self._log.log(logging.ERROR, "event:" + reason, message)
                 stats.drop(reason, count)
-            self._settled = batch[-1].seq + 1
-            self._release_waiters()
-
-    def _release_waiters(self) -> None:
-        if not self._waiters:
-            return
-        keep: list[tuple[int, asyncio.Future[None]]] = []
-        for target, future in self._waiters:
-            if target <= self._settled:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                keep.append((target, future))
-        self._waiters = keep
+            pending.settled = batch[-1].seq + 1
+            pending.release_waiters()

@@ -31,8 +31,10 @@ Rules (reference §7.3 where it has one; the departures say so):
 Time is injected: ``clock`` (monotonic seconds), ``wait(event, seconds)``,
 ``sleep`` (between retries) and ``jitter``.
 
-The sender task (batching, sending, settling ``flush`` waiters) is
-:class:`~asyncexp.aio.odp.event_sender.EventSenderMixin`.
+The manager owns two parts: the queue state
+(:class:`~asyncexp.aio.odp.event_queue.PendingEvents`) and the sender task that
+drains it (:class:`~asyncexp.aio.odp.event_sender.EventSender`: batching,
+sending, settling ``flush`` waiters).
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -49,7 +50,8 @@ from asyncexp.aio.collectors.base import DROP_QUEUE_FULL, CollectorStats
 from asyncexp.aio.collectors.pipeline import WaitFn, wait_event
 from asyncexp.aio.http import HttpTransport, RetryPolicy
 from asyncexp.aio.odp.cache import check_limit
-from asyncexp.aio.odp.event_sender import EventSenderMixin, _Entry
+from asyncexp.aio.odp.event_queue import Entry, PendingEvents
+from asyncexp.aio.odp.event_sender import EventSender
 from asyncexp.aio.odp.messages import ODP_EVENT_FAILED, ODP_NOT_INTEGRATED, ThrottledLog
 from asyncexp.errors import ClientClosedError, ConfigError
 
@@ -60,7 +62,7 @@ DROP_NOT_INTEGRATED = "not_integrated"
 DEFAULT_EVENT_RETRY = RetryPolicy(max_retries=3, base_delay=0.2, max_delay=1.0)
 
 
-class OdpEventManager(EventSenderMixin):
+class OdpEventManager:
     """Queue of ODP events with one sender task; see the module docstring."""
 
     def __init__(
@@ -85,33 +87,31 @@ class OdpEventManager(EventSenderMixin):
                 raise ConfigError(f"{name}: must be an int >= 1, got {value!r}")
         check_limit("event_flush_interval", flush_interval)
         check_limit("close_timeout", close_timeout)
-        self._transport_getter = transport_getter
         self._batch_size = 1 if flush_interval == 0 else batch_size
-        self._interval = float(flush_interval)
         self._queue_size = queue_size
-        self._request_timeout = request_timeout
         self._close_timeout = float(close_timeout)
-        self._policy = retry_policy
         self._clock = clock
-        self._wait = wait
-        self._sleep = sleep
-        self._jitter = jitter
         self._log = log or ThrottledLog(clock)
-        self._stats = CollectorStats()
-        self._queue: deque[_Entry] = deque()
-        self._destination: tuple[str, str] | None = None
-        self._seq = 0
-        self._settled = 0  # every seq below this is delivered or dropped
-        self._flush_upto = 0
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._wakeup = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
+        self._pending = PendingEvents()
+        self._sender = EventSender(
+            self._pending,
+            transport_getter,
+            batch_size=self._batch_size,
+            flush_interval=float(flush_interval),
+            request_timeout=request_timeout,
+            retry_policy=retry_policy,
+            clock=clock,
+            wait=wait,
+            sleep=sleep,
+            jitter=jitter,
+            log=self._log,
+        )
         self._closing: asyncio.Future[None] | None = None
 
     # -- public API -----------------------------------------------------------------
     @property
     def stats(self) -> CollectorStats:
-        return self._stats
+        return self._pending.stats
 
     @property
     def closed(self) -> bool:
@@ -120,17 +120,19 @@ class OdpEventManager(EventSenderMixin):
     def update_config(self, host: str | None, api_key: str | None) -> None:
         """Send later events to ``host`` with ``api_key``; None for either stops intake."""
         new = (host.rstrip("/") + "/v3/events", api_key) if host and api_key else None
-        if new != self._destination:
-            self._destination = new
-            if self._queue:
-                self._wakeup.set()  # the old destination's events are due now
+        pending = self._pending
+        if new != pending.destination:
+            pending.destination = new
+            if pending.entries:
+                pending.wakeup.set()  # the old destination's events are due now
 
     def submit(self, event: dict[str, Any]) -> None:
         """Queue one built event; never awaits. Drops (and counts) when it cannot be sent."""
         if self._closing is not None:
             raise ClientClosedError("the ODP event manager is closed")
-        stats = self._stats
-        if self._destination is None:
+        pending = self._pending
+        stats = pending.stats
+        if pending.destination is None:
             stats.drop(DROP_NOT_INTEGRATED)
             self._log.log(logging.ERROR, "event:not_integrated", ODP_NOT_INTEGRATED)
             return
@@ -140,30 +142,31 @@ class OdpEventManager(EventSenderMixin):
                 logging.WARNING, "event:queue_full", ODP_EVENT_FAILED.format("Queue is full")
             )
             return
-        url, api_key = self._destination
-        self._queue.append(_Entry(self._seq, self._clock(), url, api_key, event))
-        self._seq += 1
+        url, api_key = pending.destination
+        pending.entries.append(Entry(pending.seq, self._clock(), url, api_key, event))
+        pending.seq += 1
         stats.produced += 1
         stats.queued += 1
-        if len(self._queue) == 1 or len(self._queue) >= self._batch_size:
-            self._wakeup.set()
+        if len(pending.entries) == 1 or len(pending.entries) >= self._batch_size:
+            pending.wakeup.set()
 
     async def start(self) -> None:
         """Start the sender task; idempotent. Raises ``ClientClosedError`` after close."""
         if self._closing is not None:
             raise ClientClosedError("the ODP event manager is closed")
-        self._ensure_runner()
+        self._sender.ensure_running()
 
     async def flush(self) -> None:
         """Return once every event submitted so far is delivered or dropped."""
-        target = self._seq
-        if self._settled >= target:
+        pending = self._pending
+        target = pending.seq
+        if pending.settled >= target:
             return
-        self._flush_upto = max(self._flush_upto, target)
+        pending.flush_upto = max(pending.flush_upto, target)
         future = asyncio.get_running_loop().create_future()
-        self._waiters.append((target, future))
-        self._ensure_runner()
-        self._wakeup.set()
+        pending.waiters.append((target, future))
+        self._sender.ensure_running()
+        pending.wakeup.set()
         await future
 
     async def aclose(self, timeout: float | None = None) -> None:
@@ -173,7 +176,8 @@ class OdpEventManager(EventSenderMixin):
             await asyncio.wait([self._closing])
             return
         self._closing = asyncio.get_running_loop().create_future()
+        self._pending.closing = True
         try:
-            await self._close(self._close_timeout if timeout is None else timeout)
+            await self._sender.close(self._close_timeout if timeout is None else timeout)
         finally:
             self._closing.set_result(None)

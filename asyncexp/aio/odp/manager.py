@@ -36,8 +36,14 @@ Rules:
   ``client closed``; ``send_event`` raises ``ClientClosedError``. Close the
   manager before the transport it uses.
 
-``fetch_segments`` is in :mod:`.manager_segments`, the event methods in
-:mod:`.manager_events`, ``OdpState`` and ``OdpStats`` in :mod:`.state`.
+* ``start_fetch`` starts a segment fetch task for a user context (the
+  :class:`~asyncexp.flags.segment_source.SegmentSource` the client hands to
+  its user contexts); see :mod:`.fetch_task`.
+
+The manager owns two parts that share one :class:`~.state.OdpSettings`: the
+segments part (:class:`~.manager_segments.OdpSegments`: cache, fetcher, fetch
+tasks) and the events part (:class:`~.manager_events.OdpEvents`, which owns
+the event queue). ``OdpState`` and ``OdpStats`` are in :mod:`.state`.
 """
 
 from __future__ import annotations
@@ -46,17 +52,18 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from asyncexp.aio.http import HttpTransport, RetryPolicy
 from asyncexp.aio.odp.cache import DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TIMEOUT, SegmentsCache
 from asyncexp.aio.odp.events import DEFAULT_EVENT_RETRY, OdpEventManager, WaitFn, wait_event
-from asyncexp.aio.odp.manager_events import DROP_DISABLED, DROP_NO_CONFIG, OdpEventsMixin
-from asyncexp.aio.odp.manager_segments import OdpSegmentsMixin
+from asyncexp.aio.odp.fetch_task import FetchCallback, start_segment_fetch
+from asyncexp.aio.odp.manager_events import DROP_DISABLED, DROP_NO_CONFIG, OdpEvents
+from asyncexp.aio.odp.manager_segments import OdpSegments
 from asyncexp.aio.odp.messages import ThrottledLog, logger
 from asyncexp.aio.odp.segments import SegmentFetcher, SegmentStats
-from asyncexp.aio.odp.state import OdpState, OdpStats
+from asyncexp.aio.odp.state import OdpSettings, OdpState, OdpStats
 from asyncexp.errors import ClientClosedError
 
 if TYPE_CHECKING:
@@ -69,7 +76,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-class OdpManager(OdpSegmentsMixin, OdpEventsMixin):
+class OdpManager:
     """Segments and events of Optimizely Data Platform for one client."""
 
     def __init__(
@@ -95,18 +102,18 @@ class OdpManager(OdpSegmentsMixin, OdpEventsMixin):
         id_factory: Callable[[], str] = _new_id,
         log_interval: float = 10.0,
     ) -> None:
-        self._disabled = bool(disabled)
-        self._host_override = host
-        self._key_override = public_key
+        self._settings = OdpSettings(disabled=bool(disabled), host=host, public_key=public_key)
         self._close_timeout = close_timeout
-        self._new_id = id_factory
-        self._log = ThrottledLog(clock, log_interval)
-        self.cache = SegmentsCache(cache_size, cache_timeout, clock=clock)
-        self._segment_stats = SegmentStats()
-        self._fetcher = SegmentFetcher(
-            transport_getter, self._segment_stats, self._log, timeout=segments_timeout
+        log = ThrottledLog(clock, log_interval)
+        segment_stats = SegmentStats()
+        self._segments = OdpSegments(
+            self._settings,
+            SegmentsCache(cache_size, cache_timeout, clock=clock),
+            SegmentFetcher(transport_getter, segment_stats, log, timeout=segments_timeout),
+            segment_stats,
+            log,
         )
-        self._events = OdpEventManager(
+        queue = OdpEventManager(
             transport_getter,
             batch_size=event_batch_size,
             flush_interval=event_flush_interval,
@@ -118,29 +125,29 @@ class OdpManager(OdpSegmentsMixin, OdpEventsMixin):
             wait=wait,
             sleep=sleep,
             jitter=jitter,
-            log=self._log,
+            log=log,
         )
-        self._stats = OdpStats(self._segment_stats, self._events.stats)
-        # (host, key, segments) of the current config; None until one is seen
-        self._settings: tuple[str | None, str | None, tuple[str, ...]] | None = None
-        self._epoch = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._events = OdpEvents(self._settings, queue, id_factory=id_factory, log=log)
+        self._stats = OdpStats(segment_stats, queue.stats)
         self._closing: asyncio.Future[None] | None = None
-        self._fetching_closed = False  # set once the fetch tasks were waited for at close
 
     # -- state ----------------------------------------------------------------------
     @property
     def state(self) -> OdpState:
-        if self._disabled:
-            return OdpState.DISABLED
-        if self._settings is None:
-            return OdpState.UNDETERMINED
-        host, key, _ = self._settings
-        return OdpState.INTEGRATED if host and key else OdpState.NOT_INTEGRATED
+        return self._settings.state
 
     @property
     def stats(self) -> OdpStats:
         return self._stats
+
+    @property
+    def cache(self) -> SegmentsCache:
+        """The segments part's cache; assignable, as when it was a plain attribute."""
+        return self._segments.cache
+
+    @cache.setter
+    def cache(self, cache: SegmentsCache) -> None:
+        self._segments.cache = cache
 
     @property
     def closed(self) -> bool:
@@ -150,32 +157,69 @@ class OdpManager(OdpSegmentsMixin, OdpEventsMixin):
         """Take host, key and segments from a new config; None is ignored."""
         if config is None:
             return
-        host = self._host_override or config.odp_host
-        key = self._key_override or config.odp_public_key
-        settings = (host, key, tuple(config.segments))
-        if settings == self._settings:
+        settings = self._settings
+        if not settings.update(config.odp_host, config.odp_public_key, tuple(config.segments)):
             return
-        self._settings = settings
-        self._epoch += 1
+        host, key, segments = settings.current or (None, None, ())
         self.cache.reset()
-        if not self._disabled:
-            self._events.update_config(host, key)
+        if not settings.disabled:
+            self._events.queue.update_config(host, key)
         logger.debug(
-            "ODP settings: host %s, %d segment(s), state %s", host, len(settings[2]), self.state
+            "ODP settings: host %s, %d segment(s), state %s", host, len(segments), self.state
         )
+
+    # -- segments (the segments part's) ---------------------------------------------
+    async def fetch_segments(
+        self, user_id: str, options: Collection[str] | None = None
+    ) -> list[str] | None:
+        """Qualified segments of ``user_id``, or None on failure; never raises."""
+        return await self._segments.fetch(user_id, options)
+
+    def start_fetch(
+        self,
+        user_id: str,
+        on_segments: Callable[[list[str]], None],
+        callback: FetchCallback | None = None,
+        options: Iterable[str] | None = None,
+    ) -> asyncio.Task[bool]:
+        """Fetch ``user_id``'s segments in a task that ``on_segments`` stores them from;
+        see :mod:`.fetch_task`. A plain call."""
+        return start_segment_fetch(self, user_id, on_segments, callback, options)
+
+    def register_task(self, task: asyncio.Task[Any]) -> None:
+        """Keep ``task`` referenced until it ends; ``aclose`` waits for it."""
+        self._segments.register_task(task)
+
+    # -- events (the events part's) -------------------------------------------------
+    def send_event(
+        self,
+        *,
+        action: str,
+        type: str = "fullstack",  # the reference's parameter name
+        identifiers: Mapping[str, str] | None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Queue one ODP event; raises on bad input (see :mod:`.payload`), never blocks."""
+        self._events.send_event(action=action, type=type, identifiers=identifiers, data=data)
+
+    def identify(self, user_id: str, identifiers: Mapping[str, str] | None = None) -> bool:
+        """Queue an ``identified`` event when there are >= 2 non-empty identifiers.
+
+        Returns True when queued. Never raises: this runs on every new user context.
+        """
+        return self._events.identify(user_id, identifiers)
+
+    async def flush_events(self) -> None:
+        """Return once every event queued so far is delivered or dropped."""
+        await self._events.queue.flush()
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         """Start the event sender (not when disabled); idempotent."""
         if self._closing is not None:
             raise ClientClosedError("the ODP manager is closed")
-        if not self._disabled:
-            await self._events.start()
-
-    def register_task(self, task: asyncio.Task[Any]) -> None:
-        """Keep ``task`` referenced until it ends; ``aclose`` waits for it."""
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if not self._settings.disabled:
+            await self._events.queue.start()
 
     async def aclose(self, timeout: float | None = None) -> None:
         """Finish fetch tasks and drain events within ``timeout`` seconds; idempotent."""
@@ -183,21 +227,11 @@ class OdpManager(OdpSegmentsMixin, OdpEventsMixin):
             await asyncio.wait([self._closing])
             return
         self._closing = asyncio.get_running_loop().create_future()
+        self._settings.closed = True
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + (self._close_timeout if timeout is None else timeout)
-            tasks = set(self._tasks)
-            if tasks:
-                _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.wait(pending)
-                    logger.warning(
-                        "%d segment fetch(es) cancelled at the close deadline", len(pending)
-                    )
-            self._fetching_closed = True
-            await self._fetcher.aclose()
-            await self._events.aclose(max(0.0, deadline - loop.time()))
+            await self._segments.aclose(deadline)
+            await self._events.queue.aclose(max(0.0, deadline - loop.time()))
         finally:
             self._closing.set_result(None)

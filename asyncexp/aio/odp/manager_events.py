@@ -1,40 +1,46 @@
-"""``OdpEventsMixin``: ``OdpManager.send_event``, ``identify`` and ``flush_events``."""
+"""``OdpEvents``: the ODP manager's events part: ``send_event``, ``identify``, flushing.
+
+Rules: ``send_event`` builds the event (bad input raises, see :mod:`.payload`)
+and queues it in the :class:`~asyncexp.aio.odp.events.OdpEventManager` this
+part owns, or drops and counts it as ``disabled`` or ``no_config`` when ODP
+cannot send; after close it raises ``ClientClosedError``. ``identify`` never
+raises and queues an ``identified`` event only with two or more identifiers.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asyncexp.aio.odp.events import OdpEventManager
 from asyncexp.aio.odp.messages import IDENTIFY_SKIPPED, ODP_NOT_ENABLED, ThrottledLog, logger
 from asyncexp.aio.odp.payload import IDENTIFY_ACTION, USER_ID_KEY, build_odp_event
-from asyncexp.aio.odp.state import OdpState
+from asyncexp.aio.odp.state import OdpSettings, OdpState
 from asyncexp.errors import ClientClosedError
 
-__all__ = ["DROP_DISABLED", "DROP_NO_CONFIG", "OdpEventsMixin"]
+__all__ = ["DROP_DISABLED", "DROP_NO_CONFIG", "OdpEvents"]
 
 DROP_DISABLED = "disabled"
 DROP_NO_CONFIG = "no_config"
 _NO_CONFIG_TEXT = "ODP event queue: cannot send before the datafile has loaded."
 
 
-class OdpEventsMixin:
+class OdpEvents:
     """Builds ODP events and queues them, or drops and counts them when ODP cannot send."""
 
-    # Set by OdpManager.__init__.
-    _disabled: bool
-    _new_id: Callable[[], str]
-    _log: ThrottledLog
-    _events: OdpEventManager
-    _settings: tuple[str | None, str | None, tuple[str, ...]] | None
-    _closing: asyncio.Future[None] | None
-
-    if TYPE_CHECKING:  # defined by OdpManager
-
-        @property
-        def state(self) -> OdpState: ...
+    def __init__(
+        self,
+        settings: OdpSettings,
+        queue: OdpEventManager,
+        *,
+        id_factory: Callable[[], str],
+        log: ThrottledLog,
+    ) -> None:
+        self._settings = settings
+        self.queue = queue
+        self._new_id = id_factory
+        self._log = log
 
     def send_event(
         self,
@@ -45,7 +51,8 @@ class OdpEventsMixin:
         data: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue one ODP event; raises on bad input (see :mod:`.payload`), never blocks."""
-        if self._closing is not None:
+        settings = self._settings
+        if settings.closed:
             raise ClientClosedError("the ODP manager is closed")
         event = build_odp_event(
             action=action,
@@ -54,14 +61,14 @@ class OdpEventsMixin:
             data=data,
             idempotence_id=self._new_id(),
         )
-        if self._disabled:
-            self._events.stats.drop(DROP_DISABLED)
+        if settings.disabled:
+            self.queue.stats.drop(DROP_DISABLED)
             self._log.log(logging.ERROR, "event:disabled", ODP_NOT_ENABLED)
-        elif self._settings is None:
-            self._events.stats.drop(DROP_NO_CONFIG)
+        elif settings.current is None:
+            self.queue.stats.drop(DROP_NO_CONFIG)
             self._log.log(logging.DEBUG, "event:no_config", _NO_CONFIG_TEXT)
         else:
-            self._events.submit(event)
+            self.queue.submit(event)
 
     def identify(self, user_id: str, identifiers: Mapping[str, str] | None = None) -> bool:
         """Queue an ``identified`` event when there are >= 2 non-empty identifiers.
@@ -77,12 +84,9 @@ class OdpEventsMixin:
         if len(found) < 2:
             logger.debug(IDENTIFY_SKIPPED)
             return False
-        if self._closing is not None or self.state is not OdpState.INTEGRATED:
-            logger.debug("ODP identify event is not dispatched (ODP %s).", self.state)
+        state = self._settings.state
+        if self._settings.closed or state is not OdpState.INTEGRATED:
+            logger.debug("ODP identify event is not dispatched (ODP %s).", state)
             return False
         self.send_event(action=IDENTIFY_ACTION, identifiers=found)
         return True
-
-    async def flush_events(self) -> None:
-        """Return once every event queued so far is delivered or dropped."""
-        await self._events.flush()

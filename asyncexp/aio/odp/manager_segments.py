@@ -1,9 +1,19 @@
-"""``OdpSegmentsMixin``: ``OdpManager.fetch_segments`` with its cache and refusals."""
+"""``OdpSegments``: the ODP manager's segments part, a cache in front of one GraphQL fetcher.
+
+Rules: ``fetch`` answers from the cache, else with one (coalesced) GraphQL
+request, and never raises (a cancelled caller excepted); each refusal is
+counted and logged once per throttle interval. An answer is saved only if the
+settings did not change while it was fetched (the shared epoch). The part
+also keeps the fetch tasks started through the manager referenced until they
+end, and waits for them at close.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection
+from typing import Any
 
 from asyncexp.aio.odp.cache import SegmentsCache
 from asyncexp.aio.odp.messages import (
@@ -15,41 +25,46 @@ from asyncexp.aio.odp.messages import (
 )
 from asyncexp.aio.odp.payload import USER_ID_KEY
 from asyncexp.aio.odp.segments import OdpOption, SegmentFetcher, SegmentStats
+from asyncexp.aio.odp.state import OdpSettings
 
-__all__ = ["OdpSegmentsMixin"]
+__all__ = ["OdpSegments"]
 
 
-class OdpSegmentsMixin:
-    """Answers from the cache, else one (coalesced) GraphQL request; never raises."""
+class OdpSegments:
+    """Segment answers for the current settings, and the fetch tasks in flight."""
 
-    # Set by OdpManager.__init__.
-    cache: SegmentsCache
-    _disabled: bool
-    _log: ThrottledLog
-    _segment_stats: SegmentStats
-    _fetcher: SegmentFetcher
-    _settings: tuple[str | None, str | None, tuple[str, ...]] | None
-    _epoch: int
-    _fetching_closed: bool
+    def __init__(
+        self,
+        settings: OdpSettings,
+        cache: SegmentsCache,
+        fetcher: SegmentFetcher,
+        stats: SegmentStats,
+        log: ThrottledLog,
+    ) -> None:
+        self._settings = settings
+        self.cache = cache
+        self._fetcher = fetcher
+        self._stats = stats
+        self._log = log
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def _refuse(self, kind: str, text: str) -> None:
-        self._segment_stats.fail(kind, text)
+        self._stats.fail(kind, text)
         self._log.log(logging.ERROR, "fetch:" + kind, text)
 
-    async def fetch_segments(
-        self, user_id: str, options: Collection[str] | None = None
-    ) -> list[str] | None:
+    async def fetch(self, user_id: str, options: Collection[str] | None = None) -> list[str] | None:
         """Qualified segments of ``user_id``, or None on failure; never raises."""
-        stats = self._segment_stats
+        stats = self._stats
         stats.fetches += 1
         try:
-            if self._fetching_closed:  # tasks started before close still fetch while it waits
+            settings = self._settings
+            if settings.fetching_closed:  # tasks started before close still fetch meanwhile
                 self._refuse("closed", FETCH_SEGMENTS_FAILED.format("client closed"))
                 return None
-            if self._disabled:
+            if settings.disabled:
                 self._refuse("not_enabled", ODP_NOT_ENABLED)
                 return None
-            host, key, segments = self._settings or (None, None, ())
+            host, key, segments = settings.current or (None, None, ())
             if not host or not key:
                 text = FETCH_SEGMENTS_FAILED.format("api_key/api_host not defined")
                 self._refuse("not_integrated", text)
@@ -83,10 +98,31 @@ class OdpSegmentsMixin:
 
     def _saver(self, cache_key: str) -> Callable[[tuple[str, ...]], None]:
         """Save an answer under ``cache_key`` unless the settings changed meanwhile."""
-        epoch = self._epoch
+        settings = self._settings
+        epoch = settings.epoch
 
         def save(segments: tuple[str, ...]) -> None:
-            if epoch == self._epoch:
+            if epoch == settings.epoch:
                 self.cache.save(cache_key, segments)
 
         return save
+
+    def register_task(self, task: asyncio.Task[Any]) -> None:
+        """Keep ``task`` referenced until it ends; ``aclose`` waits for it."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self, deadline: float) -> None:
+        """Wait for the fetch tasks until ``deadline`` (loop time), cancel the rest, then
+        refuse later fetches and close the fetcher."""
+        loop = asyncio.get_running_loop()
+        tasks = set(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+                logger.warning("%d segment fetch(es) cancelled at the close deadline", len(pending))
+        self._settings.fetching_closed = True
+        await self._fetcher.aclose()
