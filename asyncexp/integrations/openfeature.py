@@ -45,20 +45,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asyncexp.errors import ClientStateError, MissingExtraError
 from asyncexp.flags.notifications import NotificationType
-from asyncexp.integrations.openfeature_resolution import (
-    Metadict,
-    OpenFeatureResolutionMixin,
-    _attributes,
-)
+from asyncexp.integrations.openfeature_resolution import FlagResolver, Metadict, _attributes
 
 try:
     from openfeature.evaluation_context import EvaluationContext
     from openfeature.event import ProviderEventDetails
+    from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, FlagValueType
     from openfeature.provider import AbstractProvider, Metadata
     from openfeature.track import TrackingEventDetails
 except ImportError as exc:  # pragma: no cover - exercised with the package hidden
@@ -81,9 +78,10 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-class AsyncExpProvider(OpenFeatureResolutionMixin, AbstractProvider):
+class AsyncExpProvider(AbstractProvider):
     """OpenFeature provider deciding with ``client``; see the module docstring for the
-    key, type, reason and lifecycle rules."""
+    key, type, reason and lifecycle rules. ``AbstractProvider`` is the SDK's required
+    base; resolving is the owned :class:`FlagResolver`'s."""
 
     def __init__(
         self,
@@ -94,7 +92,9 @@ class AsyncExpProvider(OpenFeatureResolutionMixin, AbstractProvider):
     ) -> None:
         super().__init__()
         self._client = client
-        self._options = list(decide_options) if decide_options is not None else None
+        self._resolver = FlagResolver(
+            client, list(decide_options) if decide_options is not None else None
+        )
         self._listener: int | None = None
         self._pending: list[concurrent.futures.Future[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,6 +109,41 @@ class AsyncExpProvider(OpenFeatureResolutionMixin, AbstractProvider):
 
     def get_metadata(self) -> Metadata:
         return Metadata(name="asyncexp")
+
+    # -- resolution (the resolver's) ----------------------------------------
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        return self._resolver.resolve(FlagType.BOOLEAN, flag_key, default_value, evaluation_context)
+
+    def resolve_string_details(
+        self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[str]:
+        return self._resolver.resolve(FlagType.STRING, flag_key, default_value, evaluation_context)
+
+    def resolve_integer_details(
+        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[int]:
+        return self._resolver.resolve(FlagType.INTEGER, flag_key, default_value, evaluation_context)
+
+    def resolve_float_details(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
+        return self._resolver.resolve(FlagType.FLOAT, flag_key, default_value, evaluation_context)
+
+    def resolve_object_details(
+        self,
+        flag_key: str,
+        default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
+        return self._resolver.resolve(FlagType.OBJECT, flag_key, default_value, evaluation_context)
 
     # -- lifecycle ----------------------------------------------------------
     def initialize(self, evaluation_context: EvaluationContext) -> None:

@@ -1,9 +1,16 @@
-"""``OpenFeatureResolutionMixin``: how ``AsyncExpProvider`` resolves flags to values."""
+"""``FlagResolver``: how ``AsyncExpProvider`` resolves flags to values.
+
+Rules: the provider owns one resolver and hands every ``resolve_*_details``
+call to :meth:`FlagResolver.resolve`; a resolution is one ``decide`` on the
+client and never raises: errors become the caller's default with reason
+ERROR (the module docstring of :mod:`asyncexp.integrations.openfeature`
+states which).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncexp.errors import MissingExtraError
@@ -20,7 +27,7 @@ try:
         TargetingKeyMissingError,
         TypeMismatchError,
     )
-    from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, FlagValueType, Reason
+    from openfeature.flag_evaluation import FlagResolutionDetails, FlagType, Reason
 except ImportError as exc:  # pragma: no cover - exercised with the package hidden
     raise MissingExtraError(
         "the OpenFeature provider needs openfeature-sdk: pip install 'asyncexp[openfeature]'"
@@ -31,7 +38,7 @@ if TYPE_CHECKING:
     from asyncexp.core.flags.entities import FeatureFlag
     from asyncexp.flags.decision import Decision
 
-__all__ = ["Metadict", "OpenFeatureResolutionMixin"]
+__all__ = ["FlagResolver", "Metadict"]
 
 # The provider's logger: resolution failures were always logged under it.
 logger = logging.getLogger("asyncexp.integrations.openfeature")
@@ -81,48 +88,16 @@ def _reason(flag: FeatureFlag, decision: Decision) -> Reason:
     return Reason.SPLIT  # experiments and holdouts assign by bucketing
 
 
-class OpenFeatureResolutionMixin:
-    """The ``resolve_*_details`` methods of ``AsyncExpProvider``: one ``decide`` each."""
+class FlagResolver:
+    """Resolves one flag (or variable) request with one ``decide`` on ``client``."""
 
-    # Set by AsyncExpProvider.__init__.
-    _client: Client
-    _options: list[str] | None
+    __slots__ = ("_client", "_options")
 
-    def resolve_boolean_details(
-        self,
-        flag_key: str,
-        default_value: bool,
-        evaluation_context: EvaluationContext | None = None,
-    ) -> FlagResolutionDetails[bool]:
-        return self._resolve(FlagType.BOOLEAN, flag_key, default_value, evaluation_context)
+    def __init__(self, client: Client, options: list[str] | None) -> None:
+        self._client = client
+        self._options = options
 
-    def resolve_string_details(
-        self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
-    ) -> FlagResolutionDetails[str]:
-        return self._resolve(FlagType.STRING, flag_key, default_value, evaluation_context)
-
-    def resolve_integer_details(
-        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
-    ) -> FlagResolutionDetails[int]:
-        return self._resolve(FlagType.INTEGER, flag_key, default_value, evaluation_context)
-
-    def resolve_float_details(
-        self,
-        flag_key: str,
-        default_value: float,
-        evaluation_context: EvaluationContext | None = None,
-    ) -> FlagResolutionDetails[float]:
-        return self._resolve(FlagType.FLOAT, flag_key, default_value, evaluation_context)
-
-    def resolve_object_details(
-        self,
-        flag_key: str,
-        default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
-        evaluation_context: EvaluationContext | None = None,
-    ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
-        return self._resolve(FlagType.OBJECT, flag_key, default_value, evaluation_context)
-
-    def _resolve(
+    def resolve(
         self, kind: FlagType, key: str, default: T, context: EvaluationContext | None
     ) -> FlagResolutionDetails[T]:
         metadata: Metadict = {}
