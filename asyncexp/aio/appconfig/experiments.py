@@ -13,6 +13,11 @@
   then every ``poll_interval`` seconds, doubling up to ``max_backoff`` after a
   failed round. A failed request or an invalid run is logged and counted and
   **never replaces the run already loaded**.
+* Bounds (:mod:`.limits`): each request has ``connect_timeout`` (5 s) and
+  ``request_timeout`` (the read timeout, 10 s) and at most ``max_attempts`` (2)
+  tries; ``start`` waits for the first round at most ``ready_timeout`` seconds
+  (10, like the client's; None waits for it), then logs and lets it finish in
+  the background. An answer over 4 MiB is refused unparsed.
 * :meth:`~AppConfigExperiments.decide_treatment` is a plain call into the pure
   core (:func:`asyncexp.core.appconfig.assign`); runs are kept by flag key.
 * Every assigned decision (overrides included) is submitted to the collector
@@ -39,6 +44,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from asyncexp.aio.appconfig.limits import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_READ_TIMEOUT,
+)
 from asyncexp.aio.appconfig.polling import AppConfigPoller
 from asyncexp.aio.appconfig.types import AppConfigStats, AssignmentSink, RunSource, _short
 from asyncexp.core.appconfig import (
@@ -83,6 +93,10 @@ class AppConfigExperiments:
         client_kwargs: Mapping[str, Any] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_update: Callable[[ExperimentRun], None] | None = None,
+        ready_timeout: float | None = 10.0,
+        request_timeout: float = DEFAULT_READ_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
         if not (poll_interval > 0 and max_backoff >= poll_interval):
             raise ConfigError("need poll_interval > 0 and max_backoff >= poll_interval")
@@ -113,6 +127,11 @@ class AppConfigExperiments:
             session=session,
             client_kwargs=client_kwargs or {},
             sleep=sleep,
+            forget=self._forget,
+            ready_timeout=ready_timeout,
+            connect_timeout=connect_timeout,
+            read_timeout=request_timeout,
+            max_attempts=max_attempts,
         )
         if flags is not None:
             self.load_flags(flags)
@@ -170,6 +189,11 @@ class AppConfigExperiments:
     def runs(self) -> Mapping[str, ExperimentRun]:
         """The loaded runs by flag key (a snapshot)."""
         return dict(self._runs)
+
+    def _forget(self, flag_key: str) -> None:
+        """Drop the run a source served under ``flag_key`` before it changed key."""
+        if self._runs.pop(flag_key, None) is not None:
+            logger.info("experiment run for flag %r dropped: its source moved on", flag_key)
 
     def _store(self, run: ExperimentRun) -> None:
         previous = self._runs.get(run.flag_key)

@@ -44,6 +44,8 @@ class AppConfigStats:
     updates: int = 0
     assignments_recorded: int = 0
     assignments_dropped: int = 0
+    start_timeouts: int = 0
+    """Starts that returned after ``ready_timeout`` with the first round still running."""
     last_error: str | None = None
 
 
