@@ -16,7 +16,28 @@ from asyncexp.errors import ClientClosedError, DeliveryError
 from asyncexp.testing import IngestionServer, Reply
 
 
-async def test_queue_full_drops_new_records_counts_and_logs_once(
+async def test_queue_full_overflows_to_the_spool_and_drops_nothing(
+    server: IngestionServer, make_analytics: Callable[..., Analytics], tmp_path: Any
+) -> None:
+    collector = BatchCollector(
+        server.url, batch_size=100, max_request_size=2, max_queue_size=3, spool=tmp_path
+    )
+    analytics = make_analytics(collector)
+    for i in range(9):  # never yields: 3 queued, then chunks of 2 written to the spool
+        analytics.track("u", f"e{i}")
+    assert collector.stats.overflowed == 6
+    assert collector.stats.spooled == 6
+    await collector.start()
+    await collector.flush()
+    replayer = collector.replayer
+    assert replayer is not None
+    await server.wait_until(lambda s: s.record_count == 9)
+    await collector.aclose()
+    assert collector.stats.dropped == {}
+    assert sorted(r["xwhat"] for r in server.records) == [f"e{i}" for i in range(9)]
+
+
+async def test_queue_full_without_spool_drops_new_records_counts_and_logs_per_interval(
     server: IngestionServer,
     make_analytics: Callable[..., Analytics],
     manual_time: Any,
@@ -24,6 +45,7 @@ async def test_queue_full_drops_new_records_counts_and_logs_once(
 ) -> None:
     collector = BatchCollector(
         server.url,
+        spool=False,
         batch_size=100,
         max_queue_size=3,
         clock=manual_time.clock,
@@ -41,8 +63,8 @@ async def test_queue_full_drops_new_records_counts_and_logs_once(
     assert collector.stats.queued == 3
     assert collector.stats.dropped == {"queue_full": 4}
     assert [r.getMessage() for r in caplog.records] == [
-        "BatchCollector queue is full (3 items): dropped 1 new item(s) since the last report",
-        "BatchCollector queue is full (3 items): dropped 3 new item(s) since the last report",
+        "BatchCollector dropped 1 item(s) since start (queue_full=1); 1 in all",
+        "BatchCollector dropped 3 item(s) since the last report 10s ago (queue_full=3); 4 in all",
     ]
     await collector.flush()
     assert [r["xwhat"] for r in server.records] == ["e0", "e1", "e2"]
@@ -129,7 +151,9 @@ async def test_a_crashing_dispatcher_is_restarted_and_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     collector = BatchCollector(server.url, batch_size=1)
-    real = collector._dispatch
+    await collector.start()  # the sender's task has not run yet: patch its dispatch
+    assert collector._sender is not None
+    real = collector._sender._dispatch
     calls = {"n": 0}
 
     def flaky(now: float) -> float | None:
@@ -138,9 +162,8 @@ async def test_a_crashing_dispatcher_is_restarted_and_counted(
             raise RuntimeError("boom")
         return real(now)
 
-    collector._dispatch = flaky  # type: ignore[method-assign]
+    collector._sender._dispatch = flaky  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="asyncexp.aio.collectors"):
-        await collector.start()
         make_analytics(collector).track("u", "ev")
         await collector.flush()
     assert collector.stats.crashes == 1
@@ -158,10 +181,11 @@ async def test_a_dispatcher_that_keeps_crashing_is_surfaced(
     def broken(now: float) -> float | None:
         raise RuntimeError("always")
 
-    collector._dispatch = broken  # type: ignore[method-assign]
     analytics = make_analytics(collector)
     analytics.track("u", "ev")
     await collector.start()
+    assert collector._sender is not None
+    collector._sender._dispatch = broken  # type: ignore[method-assign]
     with pytest.raises(DeliveryError, match="sender failed"):
         await collector.flush()
     analytics.track("u", "after_failure")  # never raises on the caller's path, is counted

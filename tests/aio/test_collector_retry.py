@@ -67,15 +67,24 @@ async def test_429_honours_retry_after(
 async def test_only_code_200_is_success(
     server: IngestionServer, no_sleep: Any, make_analytics: Callable[..., Analytics]
 ) -> None:
-    # HTTP 200 with {"code":500} is a server failure (retried); {"code":400} is a refusal.
+    # HTTP 200 with {"code":500}: the server may have stored it, so it is not retried in
+    # memory but spooled, marked once (MAX_UNCONFIRMED_COPIES); {"code":400} is a refusal.
     server.script("analysys", Reply(code=500), Reply(code=400))
     collector = collector_for(server, no_sleep)
     await collector.start()
-    make_analytics(collector).track("u", "ev")
+    analytics = make_analytics(collector)
+    analytics.track("u", "ev")
+    await collector.flush()
+    assert server.request_count == 1
+    assert (collector.stats.spooled, collector.stats.retried) == (1, 0)
+    spool = collector.spool
+    assert spool is not None
+    [path] = spool.pending()
+    assert b'"unconfirmed":1' in path.read_bytes().split(b"\n", 1)[0]
+    analytics.track("u", "ev2")
     await collector.flush()
     assert server.request_count == 2
     assert collector.stats.dropped == {"rejected": 1}
-    assert collector.stats.retried == 1
     await collector.aclose()
 
 
@@ -88,8 +97,15 @@ async def test_plain_and_garbage_responses(
     await collector.start()
     make_analytics(collector).track("u", "ev")
     await collector.flush()
-    assert server.request_count == 2  # garbage counts as a failure and is retried
-    assert collector.stats.delivered == 1  # then plain {"code":200} is accepted
+    assert server.request_count == 1  # garbage counts as a failure: spooled, not retried
+    assert collector.stats.spooled == 1
+    replayer = collector.replayer
+    assert replayer is not None
+    replayer.pass_done.clear()
+    replayer.kick()
+    await replayer.pass_done.wait()
+    assert server.request_count == 2
+    assert collector.stats.replayed == 1  # then plain {"code":200} is accepted
     await collector.aclose()
 
 
@@ -114,10 +130,12 @@ async def test_connection_refused_is_retried(no_sleep: Any) -> None:
     await collector.start()
     collector.submit({"appid": "a", "xwho": "u", "xwhat": "e", "xwhen": 1, "xcontext": {}})
     await collector.flush()
-    assert collector.stats.requests == 4
-    # the spool is on by default: the batch is kept on disk, not dropped
+    # three failures in a row switch outage mode on (health.OUTAGE_AFTER): no more
+    # in-memory retries; the spool is on by default, so the batch is kept on disk
+    assert collector.stats.requests == 3
+    assert collector.stats.outages == 1
     assert (collector.stats.spooled, collector.stats.dropped) == (1, {})
-    assert no_sleep.delays == [0.5, 1.0, 2.0]
+    assert no_sleep.delays == [0.5, 1.0]
     assert "Connect" in (collector.stats.last_error or "")
     await collector.aclose()
 

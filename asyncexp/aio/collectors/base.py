@@ -6,10 +6,12 @@ A collector takes two kinds of item:
   (:mod:`asyncexp.core.analytics.records`);
 * a :class:`~asyncexp.core.flags.events.UserEvent`: an Optimizely impression or conversion.
 
-``submit`` is a plain call that never awaits and never blocks; everything slow
-happens in background tasks started by ``start``. Each item ends in exactly one
-counter: ``delivered``, ``spooled`` (kept on disk for a later re-send), or
-``dropped[reason]`` with one of the ``DROP_*`` reasons. Once a collector is
+``submit`` is a plain call that never awaits and never blocks for long;
+everything slow happens in background tasks started by ``start``. Each item
+ends in exactly one counter: ``delivered``, ``spooled`` (kept on disk for a
+later re-send), or ``dropped[reason]`` with one of the ``DROP_*`` reasons.
+Spooled items re-sent later are counted again in ``replayed`` (acknowledged)
+or ``replay_dropped`` (given up, by reason in ``replay_dropped_by``). Once a collector is
 closed, ``produced == delivered + spooled + total_dropped`` (:meth:`CollectorStats.settled`);
 while it runs, the difference is ``queued + in_flight``.
 """
@@ -32,13 +34,15 @@ __all__ = [
     "DROP_SHUTDOWN_TIMEOUT",
     "DROP_SPOOL_ERROR",
     "DROP_SPOOL_FULL",
+    "DROP_UNCONFIRMED",
     "DROP_UNENCODABLE",
     "Collector",
     "CollectorStats",
 ]
 
 DROP_QUEUE_FULL = "queue_full"
-"""The queue held ``max_queue_size`` items when the item arrived."""
+"""The memory budget was used up **and the spool is turned off** (``spool=False``).
+With the spool on (the default) a full queue overflows to the spool instead."""
 DROP_REJECTED = "rejected"
 """The server refused the batch (a 4xx other than 429, or an Analysys error code)."""
 DROP_RETRIES_EXHAUSTED = "retries_exhausted"
@@ -54,6 +58,10 @@ DROP_UNENCODABLE = "unencodable"
 """The item could not be serialised to JSON."""
 DROP_INTERNAL_ERROR = "internal_error"
 """A bug in a sender; the exception is logged and kept in ``stats.last_error``."""
+DROP_UNCONFIRMED = "unconfirmed"
+"""The server answered HTTP 2xx with a body other than ``{"code":200}`` to the
+last request allowed (``MAX_UNCONFIRMED_COPIES``): it has the records that
+many times; sending them again would only add copies."""
 DROP_COLLECTOR_FAILED = "collector_failed"
 """The background task kept crashing and was given up; see ``stats.last_error``."""
 
@@ -90,9 +98,26 @@ class CollectorStats:
     """Spooled items the server refused on re-send, or evicted for room; files removed."""
     spool_corrupt: int = 0
     """Spool files found unreadable and moved to ``corrupt/``."""
+    replay_dropped_by: dict[str, int] = field(default_factory=dict)
+    """``replay_dropped`` by reason (``rejected``, ``unconfirmed``, ``spool_full``)."""
+    overflowed: int = 0
+    """Items ``submit`` wrote to disk at once because the memory budget was used up
+    (also counted in ``spooled``, or in ``delivered`` for a ``LogCollector``)."""
+    diverted: int = 0
+    """Items sent to the spool without a request because the destination was failing."""
+    spool_skipped: int = 0
+    """Entries of the spool directory that are not spool files (skipped, never deleted)."""
+    spool_tmp_removed: int = 0
+    """Temporary files of an interrupted spool write, found and removed."""
+    outages: int = 0
+    """Times the destination failed ``OUTAGE_AFTER`` requests in a row (outage mode)."""
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+    def replay_drop(self, reason: str, count: int) -> None:
+        self.replay_dropped += count
+        self.replay_dropped_by[reason] = self.replay_dropped_by.get(reason, 0) + count
 
     @property
     def total_dropped(self) -> int:
@@ -119,7 +144,25 @@ class CollectorStats:
             "replayed": self.replayed,
             "replay_dropped": self.replay_dropped,
             "spool_corrupt": self.spool_corrupt,
+            "replay_dropped_by": dict(self.replay_dropped_by),
+            "overflowed": self.overflowed,
+            "diverted": self.diverted,
+            "spool_skipped": self.spool_skipped,
+            "spool_tmp_removed": self.spool_tmp_removed,
+            "outages": self.outages,
         }
+
+    def summary(self) -> str:
+        """One line: produced, delivered, spooled, replayed and dropped by reason."""
+        dropped = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
+        line = (
+            f"produced={self.produced} delivered={self.delivered} spooled={self.spooled} "
+            f"replayed={self.replayed} dropped={self.total_dropped} ({dropped})"
+        )
+        if self.replay_dropped:
+            by = ", ".join(f"{k}={v}" for k, v in sorted(self.replay_dropped_by.items()))
+            line += f" replay_dropped={self.replay_dropped} ({by})"
+        return line
 
 
 class Collector(Protocol):

@@ -22,6 +22,8 @@ __all__ = ["BatchCollector", "HttpOptions", "RealtimeCollector"]
 class HttpOptions(TypedDict, total=False):
     """Keywords both HTTP collectors take (defaults in ``HttpSender``)."""
 
+    memory_budget_mib: float
+    max_queue_size: int | None
     request_timeout: float | None
     encoding: Encoding
     compress_level: int
@@ -43,9 +45,9 @@ class HttpOptions(TypedDict, total=False):
 class RealtimeCollector(HttpSender):
     """Sends each item in its own request, as soon as a background task can.
 
-    ``max_concurrency`` requests run at once; the rest wait in the queue
-    (``max_queue_size``). Nothing is sent on the caller's stack. The other
-    keywords are :class:`HttpOptions`.
+    ``max_concurrency`` requests run at once; the rest wait in the queue, up to
+    ``memory_budget_mib`` (then they overflow to the spool). Nothing is sent on
+    the caller's stack. The other keywords are :class:`HttpOptions`.
     """
 
     def __init__(
@@ -53,7 +55,6 @@ class RealtimeCollector(HttpSender):
         url: str | None = None,
         *,
         max_concurrency: int = 10,
-        max_queue_size: int = 1000,
         **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(
@@ -61,7 +62,6 @@ class RealtimeCollector(HttpSender):
             batch_size=1,
             max_request_size=1,
             max_interval=0.0,
-            max_queue_size=max_queue_size,
             max_concurrency=max_concurrency,
             **options,
         )
@@ -71,8 +71,11 @@ class BatchCollector(HttpSender):
     """Sends when ``batch_size`` items wait or the oldest waited ``max_interval`` seconds.
 
     At most ``max_request_size`` items per request; an Analysys ``$alias`` is
-    sent at once together with everything queued before it. The other keywords
-    are :class:`HttpOptions`.
+    sent at once together with everything queued before it. Memory is bounded
+    by ``memory_budget_mib`` (default 8 MiB of encoded records; the rest
+    overflows to the disk spool, see :mod:`.pipeline`); ``max_queue_size``
+    optionally caps the queued items too. The other keywords are
+    :class:`HttpOptions`.
     """
 
     def __init__(
@@ -82,7 +85,6 @@ class BatchCollector(HttpSender):
         max_interval: float = 15.0,
         batch_size: int = 20,
         max_request_size: int = 100,
-        max_queue_size: int = 1000,
         max_concurrency: int = 4,
         **options: Unpack[HttpOptions],
     ) -> None:
@@ -91,7 +93,6 @@ class BatchCollector(HttpSender):
             batch_size=batch_size,
             max_request_size=max_request_size,
             max_interval=max_interval,
-            max_queue_size=max_queue_size,
             max_concurrency=max_concurrency,
             **options,
         )

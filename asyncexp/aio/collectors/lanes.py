@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-__all__ = ["Chunk", "Lane", "LaneKey", "SendInfo"]
+__all__ = ["Accumulator", "Chunk", "Lane", "LaneKey"]
 
 LaneKey = tuple[str, ...]
 
@@ -56,5 +56,49 @@ class Lane:
         return chunk
 
 
-SendInfo = tuple[LaneKey, Chunk]
-"""What a send task carries: its lane and its chunk."""
+class Accumulator:
+    """What ``submit`` fills and the sender drains (state of its own, shared by reference).
+
+    * ``lanes``: the in-memory queue, per destination;
+    * ``overflow``: per lane, the chunk ``submit`` is filling while the memory
+      budget is used up; written to disk as soon as it holds a request
+      (``max_request_size`` items), or by the sender if it is still partial;
+    * ``urgent``: per lane, the sequence number of the newest urgent item;
+    * ``seq``: the next sequence number;
+    * ``limit``: how many items the memory budget holds, from the measured
+      encoded size per item (``observe``).
+    """
+
+    __slots__ = (
+        "_floor",
+        "budget",
+        "cap",
+        "item_bytes",
+        "lanes",
+        "limit",
+        "overflow",
+        "seq",
+        "urgent",
+    )
+
+    def __init__(self, budget: int, cap: int | None, floor: int) -> None:
+        self.lanes: dict[LaneKey, Lane] = {}
+        self.overflow: dict[LaneKey, Chunk] = {}
+        self.urgent: dict[LaneKey, int] = {}
+        self.seq = 0
+        self.budget = budget
+        self.cap = cap
+        self.item_bytes = 600.0  # a first guess; replaced by what the encoder measures
+        self._floor = floor
+        self.limit = 0
+        self._set_limit()
+
+    def observe(self, encoded_bytes: int, items: int) -> None:
+        """An encoder measured ``encoded_bytes`` for ``items``: adjust the item limit."""
+        if items > 0:
+            self.item_bytes = 0.75 * self.item_bytes + 0.25 * (encoded_bytes / items)
+            self._set_limit()
+
+    def _set_limit(self) -> None:
+        limit = max(self._floor, int(self.budget / max(self.item_bytes, 16.0)))
+        self.limit = limit if self.cap is None else min(limit, self.cap)

@@ -16,13 +16,24 @@
   (records waiting at that moment share one write). ``batch=True``: written
   when ``batch_size`` records wait or the oldest waited ``max_interval``
   seconds, and on ``flush``/``aclose``.
+* It is the disk, so it never drops in a tight loop: past the memory budget
+  ``submit`` renders each full chunk and appends it on the spot (one small
+  locked write per ``max_request_size`` records; see :mod:`.spool_writer` for
+  why that synchronous write is deliberate). Lines may then reach the file out
+  of order; each carries its own ``xwhen``.
+* No partial line, ever: a write records the file size under the lock, and a
+  failed write (``ENOSPC``, ``EFBIG``) truncates the file back to it; if even
+  that fails, the next write starts with a newline so the torn line stays
+  alone and the next record is never glued to it.
 * A failed write (``OSError``) is retried with backoff; when retries run out
-  the records are dropped as ``retries_exhausted``.
+  the records are dropped as ``retries_exhausted``. A close cannot be cut
+  short: its last writes are local and always finish.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -36,12 +47,19 @@ from typing import Any, Literal
 import orjson
 
 from asyncexp.aio.collectors.base import DROP_RETRIES_EXHAUSTED, DROP_UNENCODABLE
-from asyncexp.aio.collectors.pipeline import Clock, LaneKey, QueueCollector, WaitFn, wait_event
+from asyncexp.aio.collectors.pipeline import (
+    DEFAULT_MEMORY_BUDGET_MIB,
+    Clock,
+    LaneKey,
+    QueueCollector,
+    WaitFn,
+    wait_event,
+)
 from asyncexp.aio.http import Attempt, RetryPolicy, call_with_retries
 from asyncexp.core.flags.events import UserEvent, build_event_batch
 from asyncexp.errors import ArgumentTypeError, ConfigError
 
-__all__ = ["LogCollector", "append_locked", "log_file_name"]
+__all__ = ["LogCollector", "LogDelivery", "append_locked", "log_file_name"]
 
 logger = logging.getLogger("asyncexp.aio.collectors")
 
@@ -76,20 +94,68 @@ else:
 
 
 def append_locked(path: Path, data: bytes) -> None:
-    """Append ``data`` to ``path`` under an exclusive lock (blocking: run it in an executor)."""
+    """Append ``data`` (whole lines) to ``path`` under an exclusive lock; blocking.
+
+    On failure the file is truncated back to its size before the write, so no
+    partial line is left; when the file does not end with a newline (a torn
+    line that could not be removed), one is written first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         _lock(fd)
         try:
+            start = os.fstat(fd).st_size
+            if start and os.pread(fd, 1, start - 1) != b"\n":
+                data = b"\n" + data
             view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            try:
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
         finally:
             _unlock(fd)
     finally:
         os.close(fd)
+
+
+class LogDelivery:
+    """Writes chunks to the log files (the Delivery of a ``LogCollector``)."""
+
+    def __init__(self, collector: LogCollector) -> None:
+        self._c = collector
+
+    async def deliver(self, lane: LaneKey, items: list[Any]) -> None:
+        await self._c._write(lane, items)
+
+    async def spill(self, lane: LaneKey, items: list[Any]) -> None:
+        await self._c._write(lane, items)
+
+    def spill_now(self, lane: LaneKey, items: list[Any]) -> bool:
+        self._c._write_now(lane, items)
+        return True
+
+    def diverting(self) -> bool:
+        return False
+
+    def backlogged(self) -> bool:
+        return False
+
+    def abandon(self) -> None:
+        pass
+
+    async def wait_idle(self) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    async def release(self) -> None:
+        pass
 
 
 class LogCollector(QueueCollector):
@@ -103,7 +169,8 @@ class LogCollector(QueueCollector):
         batch_size: int = 20,
         rotation: Literal["hour", "day"] = "hour",
         max_interval: float = 15.0,
-        max_queue_size: int = 10_000,
+        memory_budget_mib: float = DEFAULT_MEMORY_BUDGET_MIB,
+        max_queue_size: int | None = None,
         tz: tzinfo | None = None,
         retry: RetryPolicy | None = None,
         close_timeout: float = 10.0,
@@ -123,6 +190,7 @@ class LogCollector(QueueCollector):
             batch_size=batch_size if batch else 1,
             max_request_size=max(batch_size, 1000),
             max_interval=max_interval if batch else 0.0,
+            memory_budget_mib=memory_budget_mib,
             max_queue_size=max_queue_size,
             max_concurrency=1,
             close_timeout=close_timeout,
@@ -139,6 +207,7 @@ class LogCollector(QueueCollector):
         self._jitter = jitter
         self._wall_ms = wall_clock_ms
         self._writer = writer
+        self._delivery = LogDelivery(self)
 
     @property
     def directory(self) -> Path:
@@ -187,18 +256,49 @@ class LogCollector(QueueCollector):
                     bad += 1
         return files, bad
 
-    async def _deliver(self, lane: LaneKey, items: list[Any]) -> None:
+    def _lines(self, lane: LaneKey, items: list[Any]) -> dict[str, bytes]:
         files, bad = self._render(lane, items)
-        stats = self._stats
         if bad:
-            stats.drop(DROP_UNENCODABLE, bad)
+            self._stats.drop(DROP_UNENCODABLE, bad)
             logger.warning("LogCollector: dropped %d item(s) that cannot be serialised", bad)
-        loop = asyncio.get_running_loop()
+        out: dict[str, bytes] = {}
+        size = 0
         for name, lines in files.items():
-            if not lines:
-                continue
+            if lines:
+                data = out[name] = b"\n".join(lines) + b"\n"
+                size += len(data)
+        self._acc.observe(size, len(items) - bad)
+        return out
+
+    def _write_now(self, lane: LaneKey, items: list[Any]) -> None:
+        """Append one chunk on the caller's stack (``submit`` past the memory budget)."""
+        stats = self._stats
+        for name, data in self._lines(lane, items).items():
+            count = data.count(b"\n")
+            stats.requests += 1
+            try:
+                self._writer(self._directory / name, data)
+            except OSError as exc:
+                # the disk refused at once: queue the lines for the writer task, which
+                # retries with backoff (memory grows by one chunk at most per call)
+                stats.failed_requests += 1
+                stats.last_error = f"{name}: {exc}"
+                stats.drop(DROP_RETRIES_EXHAUSTED, count)
+                logger.warning(
+                    "LogCollector: dropped %d item(s) for %s: an overflow write failed (%s)",
+                    count,
+                    name,
+                    exc,
+                )
+            else:
+                stats.delivered += count
+
+    async def _write(self, lane: LaneKey, items: list[Any]) -> None:
+        stats = self._stats
+        loop = asyncio.get_running_loop()
+        for name, data in self._lines(lane, items).items():
             path = self._directory / name
-            data = b"\n".join(lines) + b"\n"
+            count = data.count(b"\n")
 
             async def attempt(path: Path = path, data: bytes = data) -> Attempt:
                 stats.requests += 1
@@ -218,11 +318,11 @@ class LogCollector(QueueCollector):
                 on_retry=self._on_retry,
             )
             if outcome.ok:
-                stats.delivered += len(lines)
+                stats.delivered += count
             else:
-                stats.drop(DROP_RETRIES_EXHAUSTED, len(lines))
+                stats.drop(DROP_RETRIES_EXHAUSTED, count)
                 logger.warning(
-                    "LogCollector: dropped %d item(s) for %s: %s", len(lines), path, outcome.detail
+                    "LogCollector: dropped %d item(s) for %s: %s", count, path, outcome.detail
                 )
 
     def _on_retry(self, outcome: Attempt, delay: float) -> None:

@@ -1,18 +1,27 @@
-"""Re-sending the disk spool: oldest first, at start and then every ``interval`` seconds.
+"""Re-sending the disk spool: oldest first, one request per file, one task per collector.
 
-One task per collector. A pass claims each file (an ``flock``: pre-forked
-workers sharing a spool never send the same file at once), re-sends the exact
-request with the collector's retry policy and then:
+A pass claims each file (an ``flock``: pre-forked workers sharing a spool never
+send the same file at once), sends the exact request once and then:
 
 * acknowledged: the file is removed, its items counted in ``stats.replayed``;
 * refused (a 4xx, or an Analysys error code): removed, counted in
-  ``stats.replay_dropped`` with a warning, since sending it again cannot help;
-* still failing after the retries: kept, and the pass stops (the server is
-  down; the next pass tries again, oldest first);
+  ``stats.replay_dropped`` (reason ``rejected``) with a warning;
+* answered HTTP 2xx without ``{"code":200}``: the server may have stored it.
+  The first time, the count is written into the file and it stays; the
+  second time it is removed and counted as ``unconfirmed``
+  (:data:`MAX_UNCONFIRMED_COPIES`);
+* failed (connection, timeout, 5xx, 429): kept, and the pass stops.
 * unreadable (partial or damaged): moved to ``corrupt/``, counted in
-  ``stats.spool_corrupt``; start-up goes on.
+  ``stats.spool_corrupt``; not a spool file at all: skipped and counted.
 
-File system calls run in the loop's executor.
+When a pass empties the spool the next one runs after ``interval`` seconds or
+when kicked (a new file was spooled while the destination is healthy, or the
+destination recovered). When a pass stops on a failure, the next one is a
+*probe* after :meth:`Health.probe_delay` (doubling up to ``probe_max``): in an
+outage this is the only traffic the collector sends.
+
+File system calls run in the loop's executor; a claim taken by a thread whose
+awaiter was cancelled is released by a callback, so no descriptor leaks.
 """
 
 from __future__ import annotations
@@ -20,20 +29,48 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
 
-from asyncexp.aio.collectors.base import CollectorStats
-from asyncexp.aio.collectors.spool import SpoolStore
-from asyncexp.aio.http import Attempt, RetryPolicy, call_with_retries
+from asyncexp.aio.collectors.base import DROP_REJECTED, DROP_UNCONFIRMED, CollectorStats
+from asyncexp.aio.collectors.health import Health
+from asyncexp.aio.collectors.spool import Claim, SpoolBatch, SpoolStore
+from asyncexp.aio.http import Attempt
 
-__all__ = ["PostFn", "SpoolReplayer"]
+__all__ = ["MAX_UNCONFIRMED_COPIES", "UNCONFIRMED", "PostFn", "SpoolReplayer"]
 
 logger = logging.getLogger("asyncexp.aio.collectors.spool")
 
 PostFn = Callable[[str, bytes, dict[str, str], bool], Awaitable[Attempt]]
 """``post(url, body, headers, check_code)``: one attempt, as the collector makes it."""
 WaitFn = Callable[[asyncio.Event, "float | None"], Awaitable[None]]
+
+UNCONFIRMED = "unconfirmed_2xx"
+"""``Attempt.reason`` of an HTTP 2xx answer whose body is not ``{"code":200}``."""
+MAX_UNCONFIRMED_COPIES = 2
+"""The most requests carrying one record that a receiver answers with HTTP 2xx
+without ``{"code":200}``: the first such answer ends the in-memory retries and
+spools the chunk, the second one (on re-send) gives it up as ``unconfirmed``."""
+
+_Taken = tuple[Claim, SpoolBatch | None, str]
+
+
+def _take(store: SpoolStore, path: Path) -> _Taken | None:
+    claim = store.claim(path)
+    if claim is None:
+        return None
+    try:
+        return claim, store.read(claim), ""
+    except (ValueError, OSError) as exc:
+        return claim, None, str(exc)
+
+
+def _mark(store: SpoolStore, marked: SpoolBatch, claim: Claim) -> None:
+    try:
+        store.rewrite(claim, marked)
+    finally:
+        store.release(claim)
 
 
 class SpoolReplayer:
@@ -45,26 +82,27 @@ class SpoolReplayer:
         post: PostFn,
         stats: CollectorStats,
         *,
-        retry: RetryPolicy,
+        health: Health,
         interval: float,
         wait: WaitFn,
-        sleep: Callable[[float], Awaitable[Any]],
-        jitter: Callable[[], float],
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self._store = store
         self._post = post
         self._stats = stats
-        self._retry = retry
+        self._health = health
         self._interval = interval
         self._wait = wait
-        self._sleep = sleep
         self._jitter = jitter
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._probes = 0
         self.passes = 0
         """Completed passes over the spool (for tests and diagnostics)."""
         self.pass_done = asyncio.Event()
         """Set after each pass; tests clear it and wait for the next one."""
+        self.emptied = asyncio.Event()
+        """Set when a pass found nothing left to send (cleared when one stops on a failure)."""
 
     def start(self) -> None:
         if self._task is None:
@@ -83,57 +121,109 @@ class SpoolReplayer:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._store.sweep)
+        self._stats.spool_tmp_removed = self._store.tmp_removed
         while True:
             self._wakeup.clear()
             try:
-                await self.replay_once()
+                emptied = await self.replay_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug here must not end replaying for good
                 logger.exception("spool replay pass failed")
+                emptied = False
             self.passes += 1
             self.pass_done.set()
-            await self._wait(self._wakeup, self._interval)
+            if emptied:
+                self._probes = 0
+                self.emptied.set()
+                delay = self._interval
+            else:
+                self.emptied.clear()
+                delay = self._health.probe_delay(self._probes, self._jitter())
+                self._probes += 1
+            await self._wait(self._wakeup, delay)
 
     async def replay_once(self) -> bool:
         """One pass; True when the spool was emptied (as far as this process can see)."""
         loop = asyncio.get_running_loop()
         store = self._store
-        for path in await loop.run_in_executor(None, store.pending):
-            claim = await loop.run_in_executor(None, store.claim, path)
-            if claim is None:  # another process has it, or it is already gone
+        paths = await loop.run_in_executor(None, store.pending)
+        self._stats.spool_skipped = len(store.skipped)
+        for path in paths:
+            taken = await self._claim(path)
+            if taken is None:  # another process has it, or it is already gone
                 continue
-            try:
-                batch = await loop.run_in_executor(None, store.read, claim)
-            except (ValueError, OSError) as exc:
-                await loop.run_in_executor(None, store.quarantine, claim, str(exc))
+            claim, batch, error = taken
+            if batch is None:
+                await loop.run_in_executor(None, store.quarantine, claim, error)
                 self._stats.spool_corrupt += 1
                 continue
             try:
-                outcome = await call_with_retries(
-                    functools.partial(
-                        self._post, batch.url, batch.body, batch.headers, batch.check_code
-                    ),
-                    self._retry,
-                    sleep=self._sleep,
-                    jitter=self._jitter,
-                )
+                outcome = await self._post(batch.url, batch.body, batch.headers, batch.check_code)
             except BaseException:
                 store.release(claim)  # closing an fd: cheap enough to do here
                 raise
+            self._health.record(outcome.ok, outcome.detail)
             if outcome.ok:
-                await loop.run_in_executor(None, store.remove, claim)
                 self._stats.replayed += batch.count
+                await self._finish(store.remove, claim)
+                self._probes = 0
+            elif outcome.reason == UNCONFIRMED:
+                if batch.unconfirmed + 1 >= MAX_UNCONFIRMED_COPIES:
+                    self._stats.replay_drop(DROP_UNCONFIRMED, batch.count)
+                    logger.warning(
+                        "spooled batch of %d item(s) answered 2xx without success %d times "
+                        "(%s); removed as unconfirmed",
+                        batch.count,
+                        batch.unconfirmed + 1,
+                        outcome.detail,
+                    )
+                    await self._finish(store.remove, claim)
+                else:
+                    marked = SpoolBatch(
+                        batch.url,
+                        batch.headers,
+                        batch.body,
+                        batch.count,
+                        batch.check_code,
+                        batch.unconfirmed + 1,
+                    )
+                    await self._finish(functools.partial(_mark, store, marked), claim)
+                    return False
             elif not outcome.retryable:
-                await loop.run_in_executor(None, store.remove, claim)
-                self._stats.replay_dropped += batch.count
+                self._stats.replay_drop(DROP_REJECTED, batch.count)
                 logger.warning(
                     "spooled batch of %d item(s) refused on re-send (%s); removed",
                     batch.count,
                     outcome.detail,
                 )
+                await self._finish(store.remove, claim)
             else:
                 store.release(claim)
                 logger.info("spool re-send stopped: %s; trying again later", outcome.detail)
                 return False
         return True
+
+    async def _claim(self, path: Path) -> _Taken | None:
+        future = asyncio.get_running_loop().run_in_executor(None, _take, self._store, path)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            store = self._store
+
+            def release(fut: asyncio.Future[_Taken | None]) -> None:
+                if not fut.cancelled() and fut.exception() is None:
+                    taken = fut.result()
+                    if taken is not None:
+                        store.release(taken[0])
+
+            future.add_done_callback(release)
+            raise
+
+    async def _finish(self, fn: Callable[[Claim], object], claim: Claim) -> None:
+        """Run ``fn(claim)`` (which releases the claim) in the executor; it completes even
+        if this task is cancelled meanwhile."""
+        future = asyncio.get_running_loop().run_in_executor(None, fn, claim)
+        await asyncio.shield(future)

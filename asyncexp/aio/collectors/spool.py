@@ -1,30 +1,48 @@
 """The disk spool: encoded request bodies that could not be delivered, kept for later.
 
-What goes in: a batch whose retries ran out, and everything still queued or in
-flight when a collector's close deadline passed. What is kept is the exact
-request (URL, headers, body), so a re-send carries the records' original times
-and ids byte for byte.
+What goes in: request-sized chunks that did not fit the collector's memory
+budget (written by ``submit`` itself, see :mod:`.spool_writer`), chunks
+diverted while the destination is failing (outage mode), a batch whose retries
+ran out, and everything still queued or in flight when a collector's close
+deadline passed or its close was cancelled. What is kept is the exact request
+(URL, headers, body), so a re-send carries the records' original times and
+ids byte for byte.
 
 Layout of ``directory``:
 
 * ``<created_ns>-<pid>-<n>.batch``: one request each; the name sorts oldest first.
   Line 1 is a JSON header (``v``, ``url``, ``headers``, ``count``, ``check_code``,
-  ``length``, ``sha256``), then exactly ``length`` body bytes.
+  ``length``, ``sha256``, optionally ``unconfirmed``: how many times a server
+  answered HTTP 2xx to it without ``{"code":200}``), then exactly ``length``
+  body bytes.
 * A file being re-sent is held under an exclusive ``flock`` by the sending
   process, so pre-forked workers sharing a spool never send it twice at once;
   the kernel drops the lock when a process dies, so a crash loses nothing.
 * ``corrupt/``: files that failed to parse or to match their checksum, moved
   aside (never deleted, never fatal) and logged once each.
+* Anything else (a directory named ``x.batch``, a file someone put there) is
+  skipped, counted once in ``skipped`` and never deleted; it never stops a
+  re-send pass.
+* ``.<name>.tmp``: a write in progress. Writers hold the directory ``flock``
+  while a temporary file exists, so one found under that lock is the leftover
+  of a write that failed or was killed: it is removed (its bytes counted
+  against the cap until then) and counted in ``tmp_removed``.
 
-Files are written to a temporary name, fsynced and renamed, so a reader never
-sees half a file. A file is removed only after the server acknowledged it.
+Files are written to a temporary name and renamed, so a reader never sees half
+a file; a failed write removes its temporary file. ``durable=True`` (writes
+from the background tasks) also fsyncs; the small synchronous writes ``submit``
+makes when the memory budget is used up skip the fsync (they survive the
+process being killed, not the machine losing power). A file is removed only
+after the server acknowledged it (or refused it for good).
 
 Size cap: ``max_bytes`` of ``.batch`` files. A new batch that does not fit is
-dropped (``on_full="drop_new"``, the default, like the queue) or makes room by
-deleting the oldest files (``"drop_oldest"``), skipping files another sender
-is re-sending right now (if only those are left, the new batch is dropped);
-either way the items are counted. Check and write happen under a directory
-``flock``, so concurrent writers (threads, pre-forked workers) share the cap.
+dropped (``on_full="drop_new"``, the default) or makes room by deleting the
+oldest files (``"drop_oldest"``), skipping files another sender is re-sending
+right now (if only those are left, the new batch is dropped); either way the
+items are counted. Check and write happen under a directory ``flock``, so
+concurrent writers (threads, pre-forked workers) share the cap. The bytes in
+use are cached and the directory re-read every ``_RESCAN_EVERY`` writes or
+when the cache says the cap is near, so a write does not list the directory.
 
 Every method here blocks on the file system: the collectors call them through
 the loop's executor.
@@ -38,8 +56,9 @@ import hashlib
 import itertools
 import logging
 import os
+import re
+import stat
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
@@ -64,6 +83,8 @@ logger = logging.getLogger("asyncexp.aio.collectors.spool")
 OnFull = Literal["drop_new", "drop_oldest"]
 _SUFFIX = ".batch"
 _MAX_HEADER = 64 * 1024
+_RESCAN_EVERY = 256
+_OWN = re.compile(r"^\d{20}-\d+-\d+\.batch$")
 
 
 def default_spool_dir(name: str) -> Path:
@@ -116,6 +137,8 @@ class SpoolBatch:
     body: bytes
     count: int
     check_code: bool
+    unconfirmed: int = 0
+    """HTTP 2xx answers without ``{"code":200}`` this request already got."""
 
 
 class SpoolStore:
@@ -138,28 +161,24 @@ class SpoolStore:
         self.max_bytes = max_bytes
         self.on_full: OnFull = on_full
         self._names = itertools.count()
+        self._used: int | None = None
+        self._writes = 0
+        self.tmp_removed = 0
+        """Leftover temporary files of interrupted writes removed so far."""
+        self.skipped: set[str] = set()
+        """Names of directory entries that are not spool files (never touched)."""
 
     def __repr__(self) -> str:
         return f"SpoolStore({str(self.directory)!r}, max_bytes={self.max_bytes})"
 
     # -- writing ---------------------------------------------------------------------------
-    def write(self, batch: SpoolBatch) -> int:
+    def write(self, batch: SpoolBatch, *, durable: bool = True) -> int:
         """Store ``batch``; returns the items dropped from older files to make room.
 
-        Raises :class:`SpoolFull` (``drop_new``) or ``OSError``.
+        Raises :class:`SpoolFull` (``drop_new``) or ``OSError`` (nothing is
+        left behind: the temporary file is removed).
         """
-        header = orjson.dumps(
-            {
-                "v": 1,
-                "url": batch.url,
-                "headers": batch.headers,
-                "count": batch.count,
-                "check_code": batch.check_code,
-                "length": len(batch.body),
-                "sha256": hashlib.sha256(batch.body).hexdigest(),
-            }
-        )
-        data = header + b"\n" + batch.body
+        data = self._encode(batch)
         self.directory.mkdir(parents=True, exist_ok=True)
         # The room check and the write are one step under a directory lock:
         # executor threads and pre-forked workers share the cap.
@@ -168,19 +187,53 @@ class SpoolStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             evicted = self._make_room(len(data))
             name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._names):06d}{_SUFFIX}"
-            temp = self.directory / f".{name}.tmp"
-            with open(temp, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.directory / name)
+            self._write_file(self.directory / name, data, durable)
+            if self._used is not None:
+                self._used += len(data)
         finally:
             os.close(lock)  # closing the descriptor releases the lock
         return evicted
 
+    def rewrite(self, claim: Claim, batch: SpoolBatch) -> None:
+        """Replace a claimed file's content (same name, so it keeps its place in line)."""
+        self._write_file(claim.path, self._encode(batch), True)
+
+    @staticmethod
+    def _encode(batch: SpoolBatch) -> bytes:
+        head: dict[str, object] = {
+            "v": 1,
+            "url": batch.url,
+            "headers": batch.headers,
+            "count": batch.count,
+            "check_code": batch.check_code,
+            "length": len(batch.body),
+            "sha256": hashlib.sha256(batch.body).hexdigest(),
+        }
+        if batch.unconfirmed:
+            head["unconfirmed"] = batch.unconfirmed
+        return orjson.dumps(head) + b"\n" + batch.body
+
+    def _write_file(self, target: Path, data: bytes, durable: bool) -> None:
+        temp = target.with_name(f".{target.name}.tmp")
+        try:
+            with open(temp, "wb") as out:
+                out.write(data)
+                if durable:
+                    out.flush()
+                    os.fsync(out.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
+
     def _make_room(self, size: int) -> int:
-        files = self._batch_files()
-        used = sum(size_ for _, size_ in files)
+        self._writes += 1
+        used = self._used
+        if used is not None and self._writes % _RESCAN_EVERY and used + size <= self.max_bytes:
+            return 0
+        files = self._batch_files(sweep=True)  # under the directory lock: .tmp are leftovers
+        used = self._used = sum(size_ for _, size_ in files)
         if used + size <= self.max_bytes:
             return 0
         if self.on_full == "drop_new" or size > self.max_bytes:
@@ -195,9 +248,22 @@ class SpoolStore:
             evicted += self._count_of(path)
             self.remove(claim)
             used -= size_
+        self._used = used
         if used + size > self.max_bytes:
             raise SpoolFull(f"spool holds {used} of {self.max_bytes} bytes, all being re-sent")
         return evicted
+
+    def sweep(self) -> int:
+        """Under the directory lock, remove leftover ``.tmp`` files; returns the bytes in use."""
+        if not self.directory.is_dir():
+            return 0
+        lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            used = self._used = sum(size for _, size in self._batch_files(sweep=True))
+        finally:
+            os.close(lock)
+        return used
 
     # -- reading ---------------------------------------------------------------------------
     def pending(self) -> list[Path]:
@@ -205,7 +271,12 @@ class SpoolStore:
         return [path for path, _ in self._batch_files()]
 
     def bytes_used(self) -> int:
-        return sum(size for _, size in self._batch_files())
+        used = self._used = sum(size for _, size in self._batch_files())
+        return used
+
+    def cached_bytes_used(self) -> int | None:
+        """The last known bytes in use (no file system call); ``None`` before the first scan."""
+        return self._used
 
     def claim(self, path: Path) -> Claim | None:
         """Lock ``path`` for this process; ``None`` if another process is sending it or it is gone.
@@ -214,8 +285,8 @@ class SpoolStore:
         crash mid-send leaves the file for the next run.
         """
         try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:  # gone, a directory, a link: not a spool file we can send
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -233,9 +304,16 @@ class SpoolStore:
 
     def remove(self, claim: Claim) -> None:
         """The server acknowledged it: delete, then unlock."""
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            size = os.fstat(claim.fd).st_size
             claim.path.unlink()
-        os.close(claim.fd)
+        except FileNotFoundError:
+            pass
+        else:
+            if self._used is not None:
+                self._used = max(0, self._used - size)
+        finally:
+            os.close(claim.fd)
 
     def read(self, claim: Claim) -> SpoolBatch:
         """Parse a claimed file; raises ``ValueError`` when it is corrupt or partial."""
@@ -267,8 +345,14 @@ class SpoolStore:
             raise ValueError(f"header field missing or mistyped: {exc!r}") from exc
         if not ok:
             raise ValueError("header does not match the body (partial or damaged file)")
+        unconfirmed = header.get("unconfirmed", 0)
         return SpoolBatch(
-            header["url"], header["headers"], body, header["count"], header["check_code"]
+            header["url"],
+            header["headers"],
+            body,
+            header["count"],
+            header["check_code"],
+            unconfirmed if type(unconfirmed) is int and unconfirmed > 0 else 0,
         )
 
     def quarantine(self, claim: Claim, reason: str) -> Path:
@@ -284,16 +368,36 @@ class SpoolStore:
         return target
 
     # -- helpers ---------------------------------------------------------------------------
-    def _glob(self, pattern: str) -> Iterator[Path]:
-        if not self.directory.is_dir():
-            return iter(())
-        return self.directory.glob(pattern)
-
-    def _batch_files(self) -> list[tuple[Path, int]]:
+    def _batch_files(self, *, sweep: bool = False) -> list[tuple[Path, int]]:
+        """Our ``.batch`` files with their sizes, oldest first; with ``sweep`` (only
+        under the directory lock) leftover ``.tmp`` files are removed."""
         out: list[tuple[Path, int]] = []
-        for path in self._glob(f"*{_SUFFIX}"):
-            with contextlib.suppress(FileNotFoundError):
-                out.append((path, path.stat().st_size))
+        try:
+            entries = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            return out
+        for entry in entries:
+            name = entry.name
+            if name in (".lock", "corrupt"):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            regular = stat.S_ISREG(info.st_mode)
+            if regular and name.startswith(".") and name.endswith(".tmp"):
+                if sweep:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        self.tmp_removed += 1
+                        logger.warning("removed %s, left by an interrupted spool write", name)
+                continue
+            if not regular or not _OWN.match(name):
+                if name not in self.skipped:
+                    self.skipped.add(name)
+                    logger.warning("spool entry %s is not a spool file; skipped", name)
+                continue
+            out.append((Path(entry.path), info.st_size))
         out.sort(key=lambda item: item[0].name)
         return out
 
