@@ -138,6 +138,7 @@ class Client:
                 url,
                 self._current.apply,
                 access_token=datafile_access_token,
+                sdk_key=sdk_key,
                 update_interval=update_interval,
                 request_timeout=request_timeout,
                 current_revision=lambda: self._current.revision,
@@ -157,8 +158,13 @@ class Client:
             )
         # AppConfig experiment runs share the collector and the clock; polling starts
         # with the client only when sources are given.
+        # Start-up and requests are bounded by the client's settings unless the options say.
+        bounds = {"ready_timeout": ready_timeout, "request_timeout": request_timeout}
         self.appconfig = AppConfigExperiments(
-            collector, sources=appconfig_sources, clock=clock, **dict(appconfig_options or {})
+            collector,
+            sources=appconfig_sources,
+            clock=clock,
+            **{**bounds, **dict(appconfig_options or {})},
         )
         self._decider = Decider(
             current=self._current,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asyncexp.aio.odp.cache import SegmentsCache
+from asyncexp.aio.odp.cache import SegmentsCache, entry_cost
 from asyncexp.errors import ConfigError
 
 
@@ -83,3 +83,41 @@ def test_reset_forgets_everything() -> None:
 def test_bad_limits_raise_config_error(capacity: object, timeout: object) -> None:
     with pytest.raises(ConfigError, match="cache_"):
         SegmentsCache(capacity, timeout)  # type: ignore[arg-type]
+
+
+def test_bytes_are_tracked_through_save_replace_expiry_and_reset() -> None:
+    clock = Clock()
+    cache = SegmentsCache(10, 600, max_bytes=10_000, clock=clock)
+    cache.save("a", ["x"])
+    cache.save("b", ["y", "z"])
+    assert cache.bytes == entry_cost("a", ("x",)) + entry_cost("b", ("y", "z"))
+    cache.save("a", ["x", "w"])  # a replaced entry is not counted twice
+    assert cache.bytes == entry_cost("a", ("x", "w")) + entry_cost("b", ("y", "z"))
+    clock.now += 600
+    assert cache.lookup("a") is None  # a stale entry gives its bytes back
+    assert cache.bytes == entry_cost("b", ("y", "z"))
+    cache.reset()
+    assert (len(cache), cache.bytes) == (0, 0)
+
+
+def test_the_byte_budget_evicts_least_recently_used_first() -> None:
+    one = entry_cost("k0", ("s" * 100,))
+    cache = SegmentsCache(100, 600, max_bytes=3 * one, clock=Clock())
+    for i in range(3):
+        cache.save(f"k{i}", ["s" * 100])
+    assert cache.lookup("k0") is not None  # k0 is now the most recently used
+    cache.save("k3", ["s" * 100])
+    assert cache.lookup("k1") is None
+    assert [cache.lookup(k) is not None for k in ("k0", "k2", "k3")] == [True, True, True]
+    assert cache.bytes <= 3 * one
+    assert cache.stats.evicted == 1
+    assert "k0" not in repr(cache)  # sizes only, never the keys (user ids)
+
+
+def test_no_byte_bound_and_bad_budgets() -> None:
+    cache = SegmentsCache(max_bytes=None)
+    cache.save("k", ["s" * 100_000])
+    assert cache.lookup("k") is not None
+    for bad in (-1, 1.5, "1"):
+        with pytest.raises(ConfigError, match="cache_bytes"):
+            SegmentsCache(max_bytes=bad)  # type: ignore[arg-type]

@@ -129,9 +129,9 @@ async def test_the_cache_is_bounded_by_bytes_against_big_honest_answers(
     app.router.add_post("/v3/graphql", server.handle)
     server.site = LoopbackSite(app, "127.0.0.1", 0)
     await server.site.start()
-    manager = OdpManager(lambda: transport)
     budget = 4 * entry_cost("fs_user_id-$-user-00", asked) + 100
-    manager.cache = SegmentsCache(max_bytes=budget)
+    manager = OdpManager(lambda: transport, cache_bytes=budget)
+    assert manager.cache.max_bytes == budget
     manager.update_config(config_for(server.url, asked))
     try:
         for i in range(12):

@@ -33,6 +33,7 @@ from asyncexp.aio.http import (
 )
 from asyncexp.aio.odp.event_queue import Entry, PendingEvents
 from asyncexp.aio.odp.messages import ODP_EVENT_FAILED, ThrottledLog, logger
+from asyncexp.aio.redaction import safe_url
 from asyncexp.errors import AsyncExpError
 
 __all__ = ["EventSender"]
@@ -185,7 +186,8 @@ class EventSender:
 
             def on_retry(failed: Attempt, delay: float) -> None:
                 stats.retried += 1
-                logger.debug("ODP events to %s: %s; retrying in %.2fs", url, failed.detail, delay)
+                shown = safe_url(url)
+                logger.debug("ODP events to %s: %s; retrying in %.2fs", shown, failed.detail, delay)
 
             outcome = await call_with_retries(
                 attempt, self._policy, sleep=self._sleep, jitter=self._jitter, on_retry=on_retry

@@ -56,7 +56,12 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from asyncexp.aio.http import HttpTransport, RetryPolicy
-from asyncexp.aio.odp.cache import DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TIMEOUT, SegmentsCache
+from asyncexp.aio.odp.cache import (
+    DEFAULT_CACHE_BYTES,
+    DEFAULT_CACHE_SIZE,
+    DEFAULT_CACHE_TIMEOUT,
+    SegmentsCache,
+)
 from asyncexp.aio.odp.events import DEFAULT_EVENT_RETRY, OdpEventManager, WaitFn, wait_event
 from asyncexp.aio.odp.fetch_task import FetchCallback, start_segment_fetch
 from asyncexp.aio.odp.manager_events import DROP_DISABLED, DROP_NO_CONFIG, OdpEvents
@@ -64,6 +69,7 @@ from asyncexp.aio.odp.manager_segments import OdpSegments
 from asyncexp.aio.odp.messages import ThrottledLog, logger
 from asyncexp.aio.odp.segments import SegmentFetcher, SegmentStats
 from asyncexp.aio.odp.state import OdpSettings, OdpState, OdpStats
+from asyncexp.aio.redaction import safe_url
 from asyncexp.errors import ClientClosedError
 
 if TYPE_CHECKING:
@@ -88,6 +94,7 @@ class OdpManager:
         public_key: str | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
         cache_timeout: float = DEFAULT_CACHE_TIMEOUT,
+        cache_bytes: int | None = DEFAULT_CACHE_BYTES,
         segments_timeout: float = 10.0,
         event_batch_size: int = 10,
         event_flush_interval: float = 1.0,
@@ -108,7 +115,7 @@ class OdpManager:
         segment_stats = SegmentStats()
         self._segments = OdpSegments(
             self._settings,
-            SegmentsCache(cache_size, cache_timeout, clock=clock),
+            SegmentsCache(cache_size, cache_timeout, max_bytes=cache_bytes, clock=clock),
             SegmentFetcher(transport_getter, segment_stats, log, timeout=segments_timeout),
             segment_stats,
             log,
@@ -165,7 +172,10 @@ class OdpManager:
         if not settings.disabled:
             self._events.queue.update_config(host, key)
         logger.debug(
-            "ODP settings: host %s, %d segment(s), state %s", host, len(segments), self.state
+            "ODP settings: host %s, %d segment(s), state %s",
+            safe_url(host) if host else host,
+            len(segments),
+            self.state,
         )
 
     # -- segments (the segments part's) ---------------------------------------------
