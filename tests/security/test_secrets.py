@@ -1,10 +1,11 @@
 """Secrets never appear in logs, reprs or exception messages.
 
 The secrets: the SDK access token of an authenticated datafile fetch, the ODP
-API key, and the AWS credentials of AppConfig polling (secret access key and
-session token). The Analysys app key is not a secret, and neither are the SDK
-key (it is in the datafile URL) or the AWS access key id (it is in every
-signed request).
+API key, the AWS credentials of AppConfig polling (secret access key and
+session token), the SDK key (it is in the datafile URL, and shown masked to its
+last four characters) and a password in any URL: ``datafile_url`` (or the URL
+template), the collector URL and the ODP host. The Analysys app key is not a
+secret, and neither is the AWS access key id (it is in every signed request).
 
 Every code path that holds a secret runs at DEBUG, against local servers on
 127.0.0.1, through success and failure: 401, 403, 500, a dropped connection,
@@ -49,6 +50,15 @@ AWS_SESSION = "aws-SESSION-61d4abee"
 SECRETS = {"datafile token": TOKEN, "ODP key": ODP_KEY, "AWS secret": AWS_SECRET}
 AWS_ACCESS_KEY_ID = "AKIDLOCALSECRETS"  # an identifier, sent in clear in every request
 SDK_KEY = "sdk-public-7"
+DATAFILE_PASSWORD = "df-PASSWORD-0a7e"
+COLLECTOR_PASSWORD = "coll-PASSWORD-5c2b"
+ODP_PASSWORD = "odp-PASSWORD-9d41"
+URL_SECRETS = {
+    "SDK key": SDK_KEY,
+    "datafile URL password": DATAFILE_PASSWORD,
+    "collector URL password": COLLECTOR_PASSWORD,
+    "ODP host password": ODP_PASSWORD,
+}
 
 # botocore's own DEBUG logs print the request dict, session token header included
 # (see test_botocore_debug_logs_show_the_session_token): checked separately.
@@ -76,7 +86,8 @@ class Evidence:
         self.add(f"{where}: repr", repr(exc))
 
     def logs(self, caplog: pytest.LogCaptureFixture, *, skip: tuple[str, ...] = ()) -> None:
-        records = [r for r in caplog.records if not r.name.startswith(skip)]
+        # aiohttp.access: the local test servers' own request lines, not the library's
+        records = [r for r in caplog.records if not r.name.startswith((*skip, "aiohttp.access"))]
         assert records, "nothing was logged: the capture is not working"
         for record in records:
             self.add(f"log {record.name}", record.getMessage())
@@ -381,7 +392,110 @@ async def test_secrets_stay_out_of_logs_reprs_and_errors(
     evidence.add("ODP last failure", client.odp.stats.segments.last_failure)
     evidence.add("AppConfig last error", client.appconfig.stats.last_error)
     evidence.logs(caplog, skip=THIRD_PARTY)
-    evidence.assert_clean({**SECRETS, "AWS session token": AWS_SESSION})
+    evidence.assert_clean({**SECRETS, "AWS session token": AWS_SESSION, "SDK key": SDK_KEY})
+
+
+def with_password(url: str, user: str, password: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{user}:{password}@{rest}"
+
+
+@needs_aws
+async def test_passwords_in_urls_and_the_sdk_key_stay_out(
+    evidence: Evidence,
+    caplog: pytest.LogCaptureFixture,
+    datafiles: Scripted,
+    odp: OdpServer,
+    appconfig: Scripted,
+    ingest: IngestionServer,
+) -> None:
+    """Every URL-bearing setting carries a password; the SDK key is in the datafile URL.
+    Each server answers success, then failures, so every message path runs."""
+    from asyncexp.testing.ingestion_server import Reply as IngestReply
+
+    collector = BatchCollector(
+        with_password(ingest.url, "collector", COLLECTOR_PASSWORD), max_interval=0.01
+    )
+    odp_host = with_password(odp.url, "odp", ODP_PASSWORD)
+    template = with_password(datafiles.url, "df", DATAFILE_PASSWORD) + "/d/{sdk_key}.json"
+    client = Client(
+        sdk_key=SDK_KEY,
+        url_template=template,
+        request_timeout=5,
+        ready_timeout=5,
+        collector=collector,
+        app_key="shop-app-key-not-a-secret",
+        appconfig_sources=[RunSource("app1", "exp1", 3)],
+        appconfig_options=appconfig_options(appconfig.url),
+        odp_options={
+            "sleep": no_sleep,
+            "event_flush_interval": 0.01,
+            "host": odp_host,
+            "public_key": ODP_KEY,
+        },
+    )
+    async with client:
+        assert client.config is not None
+        user = client.create_user_context("u-1", {"age": 30})
+        assert await user.fetch_qualified_segments() is True
+        for reply in (Reply(status=500), Reply(mode="reset"), Reply(body=b"not json")):
+            odp.graphql_script.append(reply)
+            assert await user.fetch_qualified_segments(options=[OdpOption.IGNORE_CACHE]) is False
+        odp.events_script.extend([Reply(status=500)] * 2)  # retried, then delivered
+        client.send_odp_event("purchase", identifiers={"email": "a@example.com"})
+        await client.odp.flush_events()
+
+        datafiles.script[:] = [(500, b"oops"), (200, b"{not json"), (200, "reset")]
+        for _ in range(3):
+            await client.refresh()
+        stats = client.datafile_stats
+        assert stats is not None
+        assert stats.errors.get("http_500") == 1
+
+        ingest.script("analysys", IngestReply(status=500))  # one retry, then delivered
+        client.track("u-1", "purchase", {"price": 1})
+        await client.flush()
+        collect_objects(evidence, client, collector)
+
+    # the passwords were really used: aiohttp sends them as basic auth
+    assert all(h.get("Authorization", "").startswith("Basic ") for h in datafiles.headers)
+    assert all(r.headers.get("Authorization", "").startswith("Basic ") for r in odp.graphql)
+    assert ingest.requests
+    assert all(r.headers.get("Authorization", "").startswith("Basic ") for r in ingest.requests)
+    evidence.add("ODP last failure", client.odp.stats.segments.last_failure)
+    evidence.logs(caplog, skip=THIRD_PARTY)
+    evidence.assert_clean({**SECRETS, **URL_SECRETS, "AWS session token": AWS_SESSION})
+
+
+async def test_refused_connections_to_urls_with_passwords(
+    evidence: Evidence, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused connection, a malformed URL and a token in the query: the messages name the URL
+    without its password, and the SDK key only masked."""
+    port = closed_port()
+    nowhere = f"http://df:{DATAFILE_PASSWORD}@127.0.0.1:{port}/d/{SDK_KEY}.json"
+    source = DatafileSource(nowhere, lambda c: None, sdk_key=SDK_KEY)
+    transport = HttpTransport()
+    try:
+        source._transport = transport
+        assert await source.fetch_once() is False
+        # the transport knows no SDK key (the source masks it): URL passwords only here
+        for url in (
+            f"http://df:{DATAFILE_PASSWORD}@127.0.0.1:{port}/d.json",
+            f"http://df:{DATAFILE_PASSWORD}@127.0.0.1:notaport/d.json",
+            f"http://127.0.0.1:{port}/d.json?token={DATAFILE_PASSWORD}",
+        ):
+            with pytest.raises(TransportError) as raised:
+                await transport.get(url)
+            evidence.exc("transport", raised.value)
+            assert DATAFILE_PASSWORD not in str(raised.value)
+    finally:
+        await transport.aclose()
+    assert source.stats.errors == {"network": 1}
+    assert source.url == f"http://127.0.0.1:{port}/d/…ic-7.json"
+    evidence.obj("DatafileSource", source)
+    evidence.logs(caplog)
+    evidence.assert_clean(URL_SECRETS)
 
 
 @needs_aws
