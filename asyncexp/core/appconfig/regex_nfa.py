@@ -20,12 +20,14 @@ __all__ = [
     "Cat",
     "Char",
     "CharPred",
+    "CharSet",
     "Node",
     "ProgramTooLargeError",
     "Rep",
     "Step",
     "analyse",
     "build_program",
+    "nfa_run",
     "nfa_search",
 ]
 
@@ -34,9 +36,47 @@ CharPred = Callable[[str], bool]
 _CHAR, _SPLIT, _JMP, _BOL, _EOL, _MATCH = range(6)
 
 
+def _is_word(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+# \d \w \s and their negations; the DFA builder reads the same table
+CATEGORY_TESTS: dict[str, tuple[CharPred, bool]] = {
+    "d": (str.isdecimal, False),
+    "D": (str.isdecimal, True),
+    "w": (_is_word, False),
+    "W": (_is_word, True),
+    "s": (str.isspace, False),
+    "S": (str.isspace, True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CharSet:
+    """One character test, kept symbolic so ``regex_dfa`` can partition the alphabet.
+
+    A character is in the set when it is one of ``chars``, inside one of the
+    inclusive ``ranges``, or in one of the categories ``cats`` (keys of
+    ``CATEGORY_TESTS``); ``negated`` flips the answer.
+    """
+
+    chars: frozenset[str] = frozenset()
+    ranges: tuple[tuple[str, str], ...] = ()
+    cats: tuple[str, ...] = ()
+    negated: bool = False
+
+    def __call__(self, c: str) -> bool:
+        hit = (
+            c in self.chars
+            or any(lo <= c <= hi for lo, hi in self.ranges)
+            or any(CATEGORY_TESTS[k][0](c) is not CATEGORY_TESTS[k][1] for k in self.cats)
+        )
+        return hit is not self.negated
+
+
 @dataclass(slots=True)
 class Char:
-    pred: CharPred
+    pred: CharSet
 
 
 @dataclass(slots=True)
@@ -154,9 +194,14 @@ def build_program(tree: Node) -> tuple[Step, ...]:
 
 def nfa_search(prog: tuple[Step, ...], subject: str) -> bool:
     """Thompson simulation: is there a match starting anywhere in ``subject``?"""
+    return nfa_run(prog, subject, 0, ())
+
+
+def nfa_run(prog: tuple[Step, ...], subject: str, start: int, threads: tuple[int, ...]) -> bool:
+    """Continue a search at ``subject[start]`` with the threads ``threads`` already running."""
     n = len(subject)
-    pending: list[int] = []
-    for i in range(n + 1):
+    pending: list[int] | tuple[int, ...] = threads
+    for i in range(start, n + 1):
         seen: set[int] = set()
         ready: list[tuple[int, CharPred]] = []
         stack = [0, *pending]

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import re
 
-from asyncexp.core.appconfig.regex_nfa import Alt, Anchor, Cat, Char, CharPred, Node, Rep
+from asyncexp.core.appconfig.regex_nfa import (
+    CATEGORY_TESTS,
+    Alt,
+    Anchor,
+    Cat,
+    Char,
+    CharSet,
+    Node,
+    Rep,
+)
 
 __all__ = ["MAX_REPEAT", "PatternError", "RegexParser"]
 
@@ -19,32 +28,10 @@ class PatternError(ValueError):
         super().__init__(f"{message} (pattern offset {offset})")
 
 
-def _is_word(c: str) -> bool:
-    return c.isalnum() or c == "_"
-
-
-_CATEGORIES: dict[str, tuple[CharPred, bool]] = {
-    "d": (str.isdecimal, False),
-    "D": (str.isdecimal, True),
-    "w": (_is_word, False),
-    "W": (_is_word, True),
-    "s": (str.isspace, False),
-    "S": (str.isspace, True),
-}
 _HEX = frozenset("0123456789abcdefABCDEF")
 _QUANTIFIER = re.compile(r"\{(\d*)(,?)(\d*)\}")
 _CONTROL = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "v": "\v"}
-
-
-def _not_newline(c: str) -> bool:
-    return c != "\n"
-
-
-def _category(name: str) -> CharPred:
-    pred, negated = _CATEGORIES[name]
-    if negated:
-        return lambda c: not pred(c)
-    return pred
+_DOT = CharSet(frozenset("\n"), negated=True)  # "." is anything but a newline, as in re
 
 
 class RegexParser:
@@ -123,7 +110,7 @@ class RegexParser:
         if ch == "[":
             return Char(self.char_class(start))
         if ch == ".":
-            return Char(_not_newline)
+            return Char(_DOT)
         if ch == "^":
             return Anchor(at_end=False)
         if ch == "$":
@@ -134,17 +121,17 @@ class RegexParser:
             raise PatternError(f"escape a literal {ch!r} as '\\{ch}'", start)
         if ch == "\\":
             esc = self.escape(in_class=False)
-            return Char(esc if callable(esc) else esc.__eq__)
-        return Char(ch.__eq__)
+            return Char(esc if isinstance(esc, CharSet) else CharSet(frozenset(esc)))
+        return Char(CharSet(frozenset(ch)))
 
-    def escape(self, *, in_class: bool) -> str | CharPred:
+    def escape(self, *, in_class: bool) -> str | CharSet:
         start = self.pos - 1
         ch = self.peek()
         if ch == "":
             raise PatternError("pattern ends with '\\'", start)
         self.pos += 1
-        if ch in _CATEGORIES:
-            return _category(ch)
+        if ch in CATEGORY_TESTS:
+            return CharSet(cats=(ch,))
         if ch in _CONTROL:
             return _CONTROL[ch]
         for prefix, width in (("x", 2), ("u", 4)):
@@ -159,13 +146,13 @@ class RegexParser:
             raise PatternError(f"escape '\\{ch}' is not supported {where}", start)
         return ch
 
-    def char_class(self, start: int) -> CharPred:
+    def char_class(self, start: int) -> CharSet:
         negated = self.peek() == "^"
         if negated:
             self.pos += 1
         chars: set[str] = set()
         ranges: list[tuple[str, str]] = []
-        preds: list[CharPred] = []
+        cats: list[str] = []
         first = True
         while True:
             ch = self.peek()
@@ -176,27 +163,21 @@ class RegexParser:
                 break
             first = False
             item = self.class_item()
-            if callable(item):
-                preds.append(item)
+            if isinstance(item, CharSet):
+                cats.extend(item.cats)
                 continue
             if self.peek() == "-" and self.pattern[self.pos + 1 : self.pos + 2] not in ("]", ""):
                 dash = self.pos
                 self.pos += 1
                 high = self.class_item()
-                if callable(high) or high < item:
+                if isinstance(high, CharSet) or high < item:
                     raise PatternError("bad character range", dash)
                 ranges.append((item, high))
             else:
                 chars.add(item)
-        frozen, spans, tests = frozenset(chars), tuple(ranges), tuple(preds)
+        return CharSet(frozenset(chars), tuple(ranges), tuple(dict.fromkeys(cats)), negated)
 
-        def member(c: str) -> bool:
-            hit = c in frozen or any(lo <= c <= hi for lo, hi in spans) or any(t(c) for t in tests)
-            return hit != negated
-
-        return member
-
-    def class_item(self) -> str | CharPred:
+    def class_item(self) -> str | CharSet:
         ch = self.peek()
         self.pos += 1
         if ch == "\\":

@@ -23,8 +23,14 @@ policy here is a **timeout-free safe subset with a linear-time fallback**:
      ``n`` is the subject length, ``k`` the number of unbounded quantifiers and
      ``c`` the product of the bounded choices (``?`` counts 2, ``{m,n}`` counts
      ``n-m+1``, a ``|`` counts its branches);
-   * otherwise a Thompson-NFA simulation (no backtracking) runs in
-     O(len(subject) × program size).
+   * otherwise a deterministic automaton (``regex_dfa``), built in full when
+     the pattern is compiled, runs in O(len(subject)) with one dict lookup per
+     character; the Thompson-NFA simulation of ``regex_nfa`` finishes the last
+     character (where ``$`` may hold) and answers subjects shorter than two.
+
+   A pattern whose automaton would exceed the limits of ``regex_dfa`` (states,
+   transitions, build work) is refused when it is compiled, so every accepted
+   pattern is searched in bounded time and memory.
 
 4. Subjects longer than ``MAX_SUBJECT_LENGTH`` characters are not matched:
    ``search`` returns ``None`` (unknown) for them.
@@ -35,6 +41,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from asyncexp.core.appconfig.regex_dfa import Dfa, DfaTooLargeError, build_dfa
 from asyncexp.core.appconfig.regex_nfa import (
     ProgramTooLargeError,
     Step,
@@ -56,7 +63,8 @@ __all__ = [
 
 MAX_PATTERN_LENGTH = 256
 MAX_SUBJECT_LENGTH = 4096
-BACKTRACK_BUDGET = 200_000
+# re is used only below this many steps: past it the automaton is as fast or faster
+BACKTRACK_BUDGET = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,7 @@ class SafePattern:
     _unbounded: int = field(repr=False, compare=False)
     _choices: int = field(repr=False, compare=False)
     _backtrack_safe: bool = field(repr=False, compare=False)
+    _dfa: Dfa = field(repr=False, compare=False)
 
     def search(self, subject: str) -> bool | None:
         """Whether the pattern matches somewhere in ``subject``; ``None`` if it is too long."""
@@ -79,11 +88,15 @@ class SafePattern:
             BACKTRACK_BUDGET
         ):
             return self._regex.search(subject) is not None
-        return nfa_search(self._program, subject)
+        return self._dfa.search(subject)
 
     def search_nfa(self, subject: str) -> bool:
         """Always use the automaton (tests compare it with ``re``)."""
         return nfa_search(self._program, subject)
+
+    def search_dfa(self, subject: str) -> bool:
+        """Always use the deterministic automaton (tests compare it with ``re``)."""
+        return self._dfa.search(subject)
 
 
 def compile_pattern(pattern: str) -> SafePattern:
@@ -98,7 +111,11 @@ def compile_pattern(pattern: str) -> SafePattern:
     except ProgramTooLargeError as exc:
         raise PatternError(str(exc), 0) from None
     try:
+        dfa = build_dfa(program)
+    except DfaTooLargeError as exc:
+        raise PatternError(f"{exc}; bound the repetition that follows a loop", 0) from None
+    try:
         regex = re.compile(pattern)
     except re.error as exc:  # pragma: no cover - the subset parser refuses these first
         raise PatternError(str(exc), exc.pos or 0) from None
-    return SafePattern(pattern, regex, program, stats[0], stats[1], not stats[2])
+    return SafePattern(pattern, regex, program, stats[0], stats[1], not stats[2], dfa)
