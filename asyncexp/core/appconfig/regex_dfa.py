@@ -15,7 +15,16 @@ How:
   categories can still tell characters apart. A ``str.translate`` map turns a
   subject into class codes (at most ``MAX_CLASSES``, so they fit one byte);
   it is filled for ASCII up front and on first sight for other characters
-  (bounded; a full map computes without remembering).
+  (bounded; a full map computes without remembering). When every code point
+  the pattern names is ASCII (the usual case) a C-only path applies instead:
+  one shared table, built once per process with the first such pattern
+  (~0.1 s), folds every non-ASCII character below U+40000 into one of four
+  category bytes 0x80–0x83 (nothing from U+40000 up is a digit, word or space
+  character: those fold to "other" with one regex substitution), and a
+  256-byte table per pattern maps ASCII and category bytes to class codes. So
+  even characters never seen before cost no Python code. Patterns naming
+  non-ASCII code points keep the per-character map (~0.5 µs per character
+  not seen before; benchmarks/README.md has the figures).
 * **States.** A state is the set of NFA threads waiting for the next
   character (the restart thread of search semantics is implied). States are
   explored over all classes; a state whose closure reaches MATCH is the
@@ -35,6 +44,7 @@ How:
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from functools import reduce
 from operator import getitem
@@ -69,6 +79,20 @@ class DfaTooLargeError(ValueError):
 
 
 Row = list[Any]  # next row per class code, None, at_end, at_nl_end
+_FOLD: list[str] = []  # the shared fold table, built on first use
+_FOLD_END = 0x40000  # tests/hostile checks that nothing from here up has category bits
+_HIGH = re.compile("[\U00040000-\U0010ffff]")
+_OTHER = chr(0x80 + 3)  # the fold byte of _BITS[3]
+
+
+def _fold_table() -> str:
+    """ASCII → itself, other characters → chr(0x80 + index of their bits in _BITS)."""
+    if not _FOLD:
+        codes = {bits: chr(0x80 + i) for i, bits in enumerate(_BITS)}
+        table = [chr(cp) for cp in range(128)]
+        table.extend(codes.get(_bits(chr(cp)), _OTHER) for cp in range(128, _FOLD_END))
+        _FOLD.append("".join(table))
+    return _FOLD[0]
 
 
 class _ClassMap(dict[int, str]):
@@ -117,11 +141,22 @@ def _holds(cs: CharSet, lo: int, single: str | None, bits: tuple[bool, bool, boo
 class Dfa:
     """The automaton of one program; ``search`` answers like ``nfa_search``."""
 
-    __slots__ = ("accept", "classmap", "empty", "end", "initial", "newline", "program", "states")
+    __slots__ = (
+        "accept",
+        "bytemap",
+        "classmap",
+        "empty",
+        "end",
+        "initial",
+        "newline",
+        "program",
+        "states",
+    )
 
     def __init__(self, program: tuple[Step, ...], classmap: _ClassMap, classes: int) -> None:
         self.program = program
         self.classmap = classmap
+        self.bytemap: bytes | None = None  # the C-only path's table, when it applies
         self.end = classes + 1  # index of at_end in a row; at_nl_end follows
         self.accept: Row = [None] * (classes + 3)
         self.accept[:classes] = [self.accept] * classes
@@ -134,17 +169,28 @@ class Dfa:
     def search(self, subject: str) -> bool:
         if not subject:
             return self.empty
-        table, initial = self.classmap, self.initial
-        try:
-            if subject[-1] != "\n":
-                codes = subject.translate(table).encode("latin-1")
-                return bool(reduce(getitem, codes, initial)[self.end])
+        end = self.end
+        if subject[-1] == "\n":
             if len(subject) == 1:
                 return self.newline
-            codes = subject[:-1].translate(table).encode("latin-1")
-            return bool(reduce(getitem, codes, initial)[self.end + 1])
+            subject, end = subject[:-1], end + 1
+        try:
+            return bool(reduce(getitem, self.codes(subject), self.initial)[end])
         except TypeError:  # None: a character of a class the builder did not foresee
             return nfa_run(self.program, subject, 0, ())
+
+    def codes(self, subject: str) -> bytes:
+        """The class code of every character of ``subject``."""
+        if self.bytemap is not None:
+            if subject.isascii():
+                return subject.encode("ascii").translate(self.bytemap)
+            folded = subject.translate(_fold_table())
+            try:
+                raw = folded.encode("latin-1")
+            except UnicodeEncodeError:  # characters from U+40000 up: all "other"
+                raw = _HIGH.sub(_OTHER, folded).encode("latin-1")
+            return raw.translate(self.bytemap)
+        return subject.translate(self.classmap).encode("latin-1")
 
 
 def _closure(
@@ -224,6 +270,20 @@ def _alphabet(sets: list[CharSet]) -> tuple[_ClassMap, list[frozenset[int]]]:
     return classmap, classes
 
 
+def _c_path(dfa: Dfa, classmap: _ClassMap) -> None:
+    """Set up the C-only path of ``Dfa.codes`` when no named code point is beyond ASCII."""
+    if classmap.bounds[-2] > 128:
+        return
+    table = bytearray(256)
+    for cp in range(128):
+        table[cp] = ord(classmap[cp])
+    last = len(classmap.bounds) - 2
+    for i, bits in enumerate(_BITS):
+        table[0x80 + i] = ord(classmap.by_bits.get((last, bits), classmap.unknown))
+    dfa.bytemap = bytes(table)
+    _fold_table()  # built here, while a document is compiled, not during a search
+
+
 def build_dfa(prog: tuple[Step, ...]) -> Dfa:
     """Determinise ``prog``; raise ``DfaTooLargeError`` when it exceeds the limits."""
     sets: list[CharSet] = []
@@ -238,6 +298,7 @@ def build_dfa(prog: tuple[Step, ...]) -> Dfa:
     classmap, classes = _alphabet(sets)
     width = len(classes)
     dfa = Dfa(prog, classmap, width)
+    _c_path(dfa, classmap)
     accept = dfa.accept
     states: dict[tuple[int, ...], Row] = {}
     work = 0

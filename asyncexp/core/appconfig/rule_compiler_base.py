@@ -8,7 +8,11 @@ from typing import Any
 from asyncexp.core.appconfig.rule_syntax import Call, Node
 from asyncexp.errors import RuleSyntaxError
 
-__all__ = ["CompilerBase", "Context", "Evaluator", "Getter"]
+__all__ = ["MAX_MATCHES_PER_RULE", "CompilerBase", "Context", "Evaluator", "Getter"]
+
+# each matches clause scans its whole value (up to 4096 characters, ~0.1–0.3 ms):
+# capping them per rule is what keeps one rule's evaluation within ~2 ms
+MAX_MATCHES_PER_RULE = 8
 
 Context = Mapping[str, Any]
 Evaluator = Callable[[Context], bool | None]
@@ -18,12 +22,13 @@ Getter = Callable[[Context], Any]
 class CompilerBase:
     """Path, default seed, referenced keys and argument checks; ``rule_eval`` adds ``getter``."""
 
-    __slots__ = ("default_seed", "path", "refs")
+    __slots__ = ("default_seed", "path", "refs", "regexes")
 
     def __init__(self, path: str, default_seed: str) -> None:
         self.path = path
         self.default_seed = default_seed
         self.refs: set[str] = set()
+        self.regexes = 0  # matches clauses so far, against MAX_MATCHES_PER_RULE
 
     def error(self, message: str, position: int) -> RuleSyntaxError:
         return RuleSyntaxError(message, position, self.path)

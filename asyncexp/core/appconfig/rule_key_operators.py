@@ -5,7 +5,12 @@ from __future__ import annotations
 import mmh3
 import orjson
 
-from asyncexp.core.appconfig.rule_compiler_base import CompilerBase, Context, Evaluator
+from asyncexp.core.appconfig.rule_compiler_base import (
+    MAX_MATCHES_PER_RULE,
+    CompilerBase,
+    Context,
+    Evaluator,
+)
 from asyncexp.core.appconfig.rule_syntax import Call, ContextRef, Literal, Node
 from asyncexp.core.appconfig.rule_values import BAD, to_string
 from asyncexp.core.appconfig.safe_regex import PatternError, compile_pattern
@@ -29,6 +34,11 @@ class KeyOperators(CompilerBase):
             args = {"in": call.args[0], "pattern": call.args[1]}
         if "in" not in args or "pattern" not in args:
             raise self.error("matches needs in:: and pattern::", call.position)
+        self.regexes += 1
+        if self.regexes > MAX_MATCHES_PER_RULE:
+            raise self.error(
+                f"a rule may use matches at most {MAX_MATCHES_PER_RULE} times", call.position
+            )
         pattern_node = args["pattern"]
         if not (isinstance(pattern_node, Literal) and pattern_node.kind == "string"):
             raise self.error("pattern:: must be a string literal", _position(pattern_node))
