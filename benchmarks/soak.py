@@ -55,7 +55,6 @@ from aiohttp import web
 from asyncexp.aio.collectors import BatchCollector
 from asyncexp.aio.collectors.spool import SpoolStore
 from asyncexp.aio.collectors.wire import ANALYSYS_SUCCESS_BODY
-from asyncexp.aio.http import RetryPolicy
 from asyncexp.analytics.api import Analytics
 
 STATES = ("ok", "storm", "down", "hang")
@@ -303,18 +302,9 @@ def spool_usage(stores: list[SpoolStore]) -> tuple[int, int]:
 
 
 def make_collector(url: str, spool: SpoolStore, args: argparse.Namespace) -> BatchCollector:
-    return BatchCollector(
-        url,
-        spool=spool,
-        batch_size=100,
-        max_request_size=500,
-        max_interval=1.0,
-        max_queue_size=args.queue,
-        max_concurrency=4,
-        request_timeout=args.request_timeout,
-        retry=RetryPolicy(max_retries=3, base_delay=0.2, max_delay=2.0),
-        replay_interval=5.0,
-    )
+    # library defaults for everything that decides what is kept (memory budget,
+    # spool cap, retries, outage mode); only the spool directory is chosen here
+    return BatchCollector(url, spool=spool)
 
 
 async def soak(url: str, control: ServerControl, args: argparse.Namespace, root: Path) -> bool:

@@ -69,6 +69,8 @@ def make_collector(url: str, spool: Any, sleep: Any, **kw: Any) -> BatchCollecto
     kw.setdefault("retry", FAST_RETRY)
     kw.setdefault("request_timeout", 5.0)
     kw.setdefault("replay_interval", 3600.0)  # passes only at start or when kicked
+    kw.setdefault("probe_base", 0.01)  # outage probes: real time, kept short here
+    kw.setdefault("probe_max", 0.05)
     return BatchCollector(url, spool=spool, sleep=sleep, jitter=lambda: 0.0, **kw)
 
 

@@ -36,6 +36,7 @@ import trustme
 from aiohttp.resolver import DefaultResolver, ThreadedResolver
 
 from asyncexp.aio.collectors import BatchCollector
+from asyncexp.aio.collectors.health import OUTAGE_AFTER
 from asyncexp.aio.collectors.spool import SpoolStore
 from asyncexp.aio.collectors.wire import encode_analysys
 from asyncexp.analytics.api import Analytics
@@ -53,6 +54,7 @@ from tests.faults.helpers import (
 )
 
 N = 40  # events per test: 4 requests of 10
+UNCONFIRMED_FAULTS = ("code500", "garbage")  # HTTP 200 without {"code":200}
 BATCHES = 4
 ATTEMPTS = 1 + FAST_RETRY.max_retries
 TIMEOUT = 30.0  # per test; generous for a slow 2-core CI machine
@@ -105,6 +107,8 @@ async def test_recovery_while_a_retry_waits_delivers_everything(
 ) -> None:
     """The server fails, the client notices and waits to retry, the server heals:
     every event is delivered exactly as produced, nothing spooled or dropped."""
+    if fault in UNCONFIRMED_FAULTS:
+        pytest.skip("a 2xx without success is not retried in memory: see test_copy_bound.py")
     spool = tmp_path / "spool"
     gate = GateSleep()
     async with asyncio.timeout(TIMEOUT):
@@ -150,8 +154,10 @@ async def test_a_fault_that_never_heals_spools_everything_for_the_next_run(
         stats = first.stats
         assert_nothing_lost(stats)
         assert (stats.delivered, stats.spooled) == (0, N)
-        assert stats.requests == stats.failed_requests == BATCHES * ATTEMPTS
-        assert stats.retried == BATCHES * FAST_RETRY.max_retries
+        # outage mode after OUTAGE_AFTER failures in a row: no more in-memory retries
+        assert stats.requests == stats.failed_requests
+        assert OUTAGE_AFTER <= stats.requests <= BATCHES * ATTEMPTS
+        assert stats.outages == 1
         assert pending_files(spool) == BATCHES
         assert not fault_server.acked
 
@@ -328,7 +334,12 @@ async def test_a_flapping_server_loses_nothing(
                 await fault_server.up()
                 await fault_server.wait_until(acked_more_than(len(fault_server.acked)))
             elif fault == "down":
-                await sleep.wait_calls(sleep.calls + 3)  # three refused attempts
+                failed = collector.stats.failed_requests
+                replayer = collector.replayer
+                assert replayer is not None
+                while collector.stats.failed_requests < failed + 3:  # three refused attempts
+                    replayer.pass_done.clear()
+                    await replayer.pass_done.wait()  # each probe pass ends on a refusal
                 await fault_server.up()
             else:
                 target = fault_server.answered[fault] + 3  # three requests hit the fault
@@ -343,9 +354,13 @@ async def test_a_flapping_server_loses_nothing(
     stats = collector.stats
     assert stats.produced == produced
     assert_nothing_lost(stats)
-    assert stats.replayed == stats.spooled
+    # a chunk answered 2xx-garbage twice is given up as unconfirmed (the copy bound);
+    # the server did receive it, twice
+    unconfirmed = stats.replay_dropped_by.get("unconfirmed", 0)
+    assert stats.replayed + unconfirmed == stats.spooled
     assert pending_files(spool) == 0
-    assert set(fault_server.acked) == set(range(produced))
+    assert set(fault_server.received) == set(range(produced))
+    assert len(set(fault_server.acked)) >= produced - unconfirmed
     assert_no_invented_records(fault_server, produced)
 
 
@@ -377,12 +392,12 @@ async def test_the_close_deadline_spools_requests_hanging_without_a_timeout(
     assert set(fault_server.acked) == set(range(N))
 
 
-async def test_queue_overflow_during_an_outage_is_counted_and_the_rest_is_kept(
+async def test_queue_overflow_during_an_outage_goes_to_the_spool_and_all_arrive(
     fault_server: FaultServer, tmp_path: Path, analytics_for: AnalyticsFor
 ) -> None:
-    """A burst bigger than the queue while the server hangs: the excess is dropped
-    as ``queue_full`` at once, what was queued or in flight is spooled at close,
-    and exactly those events arrive later."""
+    """A burst bigger than the queue while the server hangs: the excess overflows
+    to the spool at once (request-sized files), what was queued or in flight is
+    spooled at close, and every event arrives later."""
     spool = tmp_path / "spool"
     fault_server.set_mode("hang")
     async with asyncio.timeout(TIMEOUT):
@@ -400,9 +415,9 @@ async def test_queue_overflow_during_an_outage_is_counted_and_the_rest_is_kept(
         await fault_server.wait_until(lambda s: s.hanging == 1)
         await collector.aclose(timeout=0.2)
         stats = collector.stats
-        assert_settled(stats)
-        assert stats.dropped == {"queue_full": 30}
-        assert (stats.spooled, stats.delivered) == (20, 0)
+        assert_nothing_lost(stats)
+        assert stats.overflowed == 30
+        assert (stats.spooled, stats.delivered) == (50, 0)
 
         fault_server.set_mode("ok")
         second = collector_for(fault_server.url, spool, NoSleep(), "ok")
@@ -410,7 +425,7 @@ async def test_queue_overflow_during_an_outage_is_counted_and_the_rest_is_kept(
         assert second.replayer is not None
         await second.replayer.pass_done.wait()
         await second.aclose()
-    assert set(fault_server.acked) == set(range(20))  # the first 20: queued before the excess
+    assert set(fault_server.acked) == set(range(50))
 
 
 async def test_a_full_spool_drops_and_counts_what_does_not_fit(

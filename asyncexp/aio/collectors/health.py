@@ -55,6 +55,7 @@ class Health:
         self.interrupt = asyncio.Event()
         self.abandoned = asyncio.Event()
         self.on_recover: Callable[[], None] | None = None
+        self.on_outage: Callable[[], None] | None = None
 
     def record(self, ok: bool, detail: str = "") -> None:
         if ok:
@@ -79,6 +80,8 @@ class Health:
                 self.failures,
                 detail,
             )
+            if self.on_outage is not None:
+                self.on_outage()  # the re-sender starts probing now
 
     def abandon(self) -> None:
         """A close gave up waiting: every send stops and spools what it holds."""

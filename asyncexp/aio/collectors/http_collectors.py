@@ -34,6 +34,8 @@ class HttpOptions(TypedDict, total=False):
     spool_max_bytes: int
     spool_on_full: OnFull
     replay_interval: float
+    probe_base: float
+    probe_max: float
     clock: Clock
     wait: WaitFn
     sleep: Sleep

@@ -147,6 +147,7 @@ class HttpDelivery:
                 jitter=jitter,
             )
             self.health.on_recover = self.replayer.kick
+            self.health.on_outage = self.replayer.kick
         self.on_log_event: Callable[[str, Sequence[UserEvent]], None] | None = None
 
     # -- the Delivery protocol --------------------------------------------------------------
@@ -404,6 +405,8 @@ class HttpSender(QueueCollector):
         spool_max_bytes: int = 256 << 20,
         spool_on_full: OnFull = "drop_new",
         replay_interval: float = 30.0,
+        probe_base: float = 0.5,
+        probe_max: float = 10.0,
         clock: Clock = time.monotonic,
         wait: WaitFn = wait_event,
         sleep: Sleep = asyncio.sleep,
@@ -454,6 +457,8 @@ class HttpSender(QueueCollector):
             jitter=jitter,
             wall_clock=wall_clock,
         )
+        self._http.health.probe_base = float(probe_base)
+        self._http.health.probe_max = float(probe_max)
         self._delivery = self._http
         self._has_disk = store is not None
 

@@ -135,7 +135,7 @@ class SpoolReplayer:
                 emptied = False
             self.passes += 1
             self.pass_done.set()
-            if emptied:
+            if emptied and not self._health.outage:
                 self._probes = 0
                 self.emptied.set()
                 delay = self._interval
