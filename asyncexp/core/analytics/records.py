@@ -84,7 +84,11 @@ def track_record(
     warnings: list[str],
 ) -> dict[str, Any]:
     """The ``track`` record, positional and appending to ``warnings`` (the hot path)."""
-    if type(distinct_id) is not str or not 0 < len(distinct_id) <= MAX_ID_LENGTH:
+    if (
+        type(distinct_id) is not str
+        or not 0 < len(distinct_id) <= MAX_ID_LENGTH
+        or not distinct_id.isascii()
+    ):
         check_id(distinct_id, "distinct_id")  # raises with the precise message
     if type(event_name) is not str or event_name not in settings.known_names:
         check_event_name(event_name, settings.known_names)

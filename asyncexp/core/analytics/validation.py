@@ -11,8 +11,14 @@ data-type documentation and the limits its server SDKs enforce):
   event name.
 * Keys may not be an envelope field (``appid``, ``xwho``, ``xwhat``, ``xwhen``,
   ``xcontext``, any case) nor a key the client writes itself (``$lib``,
-  ``$lib_version``, ``$debug``, ``$is_login``, ``$platform``, ``$original_id``).
-  The Analysys SDK silently overwrites those; here they are an error.
+  ``$lib_version``, ``$debug``, ``$is_login``, ``$platform``, ``$original_id``,
+  ``$record_id``). The Analysys SDK silently overwrites those; here they are
+  an error (``$record_id`` too, even when ``record_ids=False``, so a record's
+  meaning never depends on a client setting).
+* Every string (ids, platform, values, list items) must be encodable as
+  UTF-8: a lone surrogate (``"\ud800"``, e.g. from ``json.loads`` of a
+  request) is an error at the call, not a record the collector drops later
+  as unencodable. ASCII strings are accepted after one ``str.isascii``.
 * Values are ``str``, ``bool``, a finite ``float``, an ``int`` in the signed
   64-bit range, or a list/tuple of at most 100 strings. ``None``, dicts and
   other objects are an error (the documented types are string, number,
@@ -52,6 +58,7 @@ __all__ = [
     "SYSTEM_KEYS",
     "WARN_STRING_LENGTH",
     "check_app_key",
+    "check_encodable",
     "check_debug",
     "check_event_name",
     "check_id",
@@ -74,7 +81,7 @@ MEMO_LIMIT = 4096
 
 ENVELOPE_KEYS = frozenset({"appid", "xwho", "xwhat", "xwhen", "xcontext"})
 SYSTEM_KEYS = frozenset(
-    {"$lib", "$lib_version", "$debug", "$is_login", "$platform", "$original_id"}
+    {"$lib", "$lib_version", "$debug", "$is_login", "$platform", "$original_id", "$record_id"}
 )
 OPERATION_NAMES = frozenset(
     {
@@ -100,13 +107,26 @@ _XWHEN_MIN = 10**12
 _XWHEN_MAX = 10**13 - 1
 
 
+def check_encodable(value: str, where: str) -> str:
+    """``value`` if it is valid UTF-8 text; a lone surrogate raises ``ValidationError``."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"{where}: a string must be encodable as UTF-8; it holds a lone surrogate "
+                f"U+{ord(value[exc.start]):04X} at index {exc.start}"
+            ) from None
+    return value
+
+
 def check_id(value: object, field: str) -> str:
     """A distinct id, alias id or original id."""
     if type(value) is not str:
         raise ValidationError(f"{field}: must be a str, got {type(value).__name__}")
     if not value or len(value) > MAX_ID_LENGTH:
         raise ValidationError(f"{field}: must be 1-{MAX_ID_LENGTH} characters, got {len(value)}")
-    return value
+    return check_encodable(value, field)
 
 
 def check_app_key(value: object) -> str:
@@ -152,6 +172,7 @@ def check_key(key: object, field: str) -> str:
 
 
 def _clean_str(value: str, where: str, warnings: list[str]) -> str:
+    check_encodable(value, where)
     length = len(value)
     if length > MAX_STRING_LENGTH:
         warnings.append(
@@ -221,7 +242,7 @@ def clean_properties(
         kind = type(value)
         # the common cases inline; everything else goes through clean_value
         if not (
-            (kind is str and len(value) <= WARN_STRING_LENGTH)
+            (kind is str and len(value) <= WARN_STRING_LENGTH and value.isascii())
             or kind is bool
             or (kind is int and _INT_MIN <= value <= _INT_MAX)
         ):
@@ -258,4 +279,4 @@ def normalize_platform(platform: object) -> str:
         raise ValidationError(f"platform: must be a str, got {type(platform).__name__}")
     if len(platform) > MAX_ID_LENGTH:
         raise ValidationError(f"platform: must be at most {MAX_ID_LENGTH} characters")
-    return _PLATFORMS.get(platform.lower(), platform)
+    return _PLATFORMS.get(platform.lower(), check_encodable(platform, "platform"))

@@ -15,7 +15,8 @@ Order of the checks in :func:`assign` (the first that applies decides):
    falls into one arm's bucket (control first, then treatments) → ``ASSIGNED``.
 
 ``identity`` is ``"{ApplicationId}:{ExperimentDefinitionId}:{Run}"``. The hash
-is MurmurHash3 x86 32-bit with seed 1, as in the rest of asyncexp, over UTF-8;
+is MurmurHash3 x86 32-bit with seed 1, as in the rest of asyncexp, over UTF-8
+(lone surrogates passed through as their 3-byte form, never handed to mmh3 as str);
 it depends on nothing but the run identity and the entity id, so the same entity
 gets the same answer in every process and for the life of the run. Exposure and
 treatment use **independent** hashes: raising the exposure (the only change
@@ -109,12 +110,16 @@ class TreatmentDecision:
         return _EMPTY if self.flag_value is None else self.flag_value.attributes
 
 
+# mmh3 gets bytes: a str with a lone surrogate makes it crash the process
+# (SIGSEGV); surrogatepass is UTF-8 for every valid string.
 def exposure_hash(identity: str, entity_id: str) -> int:
-    return mmh3.hash(f"{identity}:exposure:{entity_id}", 1, signed=False)
+    key = f"{identity}:exposure:{entity_id}".encode("utf-8", "surrogatepass")
+    return mmh3.hash(key, 1, signed=False)
 
 
 def treatment_hash(identity: str, entity_id: str) -> int:
-    return mmh3.hash(f"{identity}:treatment:{entity_id}", 1, signed=False)
+    key = f"{identity}:treatment:{entity_id}".encode("utf-8", "surrogatepass")
+    return mmh3.hash(key, 1, signed=False)
 
 
 def _check_entity(entity_id: object) -> str:

@@ -20,7 +20,10 @@ __all__ = ["KeyOperators", "split_bucket"]
 
 def split_bucket(seed: str, value: str) -> int:
     """The 0–9999 bucket of ``value`` under ``seed`` (MurmurHash3 x86 32-bit, hash seed 1)."""
-    return (mmh3.hash(f"{seed}:{value}", 1, signed=False) * 10000) >> 32
+    key = f"{seed}:{value}".encode(
+        "utf-8", "surrogatepass"
+    )  # a str with a lone surrogate crashes mmh3
+    return (mmh3.hash(key, 1, signed=False) * 10000) >> 32
 
 
 class KeyOperators(CompilerBase):

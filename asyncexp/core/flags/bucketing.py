@@ -13,6 +13,14 @@ Rules (identical to the Optimizely SDKs, so the same user gets the same bucket):
 * A rule in a group with policy ``random`` first hashes against the group's
   allocation; only when that picks this rule does variation bucketing follow.
 * ``$opt_bucketing_id`` replaces the user id for hashing when it is a string.
+
+The key is encoded here and mmh3 gets bytes: given a ``str`` with a lone
+surrogate (``"\ud800"``, e.g. from ``json.loads`` or a 0xFF header byte)
+mmh3 5.x dereferences a failed UTF-8 conversion and the process dies with
+SIGSEGV. ``surrogatepass`` gives the same bytes as UTF-8 for every valid
+string (so buckets stay the reference's) and a deterministic 3-byte form for
+each lone surrogate, where the reference raises ``UnicodeEncodeError`` out of
+``decide``; asyncexp buckets such a user like any other.
 """
 
 from __future__ import annotations
@@ -40,12 +48,12 @@ _hash = mmh3.hash
 
 
 def hash_key(key: str) -> int:
-    """The unsigned 32-bit MurmurHash3 (seed 1) of ``key``."""
-    return _hash(key, 1, signed=False)
+    """The unsigned 32-bit MurmurHash3 (seed 1) of ``key`` (UTF-8, lone surrogates passed)."""
+    return _hash(key.encode("utf-8", "surrogatepass"), 1, signed=False)
 
 
 def bucket_value(key: str) -> int:
-    return (_hash(key, 1, signed=False) * MAX_TRAFFIC_VALUE) >> 32
+    return (_hash(key.encode("utf-8", "surrogatepass"), 1, signed=False) * MAX_TRAFFIC_VALUE) >> 32
 
 
 def find_entity(traffic: tuple[tuple[int, str], ...], bucket: int) -> str | None:
