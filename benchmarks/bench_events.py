@@ -14,7 +14,8 @@ client's CPU. Reported per client, median over ``--rounds`` runs:
 
 The clients, all with a batch of 100 and a queue of ``--queue`` items:
 
-* asyncexp: ``Analytics.track`` into ``BatchCollector`` (gzip+base64 ``/up``);
+* asyncexp: ``Analytics.track`` into ``BatchCollector`` with library defaults (gzip+base64
+  ``/up``; ``--queue`` is not applied: the memory budget and the spool decide);
 * optimizely-sdk 5.7.0: ``user.track_event`` with ``BatchEventProcessor``
   (its ``EventDispatcher``, pointed at the local ``/v1/events``);
 * sensorsanalyticssdk 1.11.0: ``track`` with ``AsyncBatchConsumer`` (form POST).
@@ -152,7 +153,11 @@ async def measure(
 
 # -- the three clients --------------------------------------------------------------------
 async def run_asyncexp(url: str, events: int, queue_size: int) -> Result:
-    collector = BatchCollector(url, batch_size=100, max_request_size=100, max_queue_size=queue_size)
+    # library defaults (memory budget, spool, batch 20 / request 100); only the spool
+    # directory is a temporary one, so runs do not share files
+    import tempfile
+
+    collector = BatchCollector(url, spool=tempfile.mkdtemp(prefix="bench-spool-"))
     await collector.start()
     analytics = Analytics(collector, app_key="bench")
     props = {"price": 5000, "name": "treadmill", "vip": True}
