@@ -24,9 +24,7 @@ from optimizely.decision.optimizely_decide_option import OptimizelyDecideOption
 
 from asyncexp.client import Client
 from asyncexp.core.flags.decision_types import DecideOption
-
-HERE = Path(__file__).resolve().parent
-DEFAULT_DATAFILE = HERE.parent.parent / "shared" / "bench" / "datafile_50.json"
+from asyncexp.examples_data import example_datafile
 
 
 def make_users(n: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
@@ -79,12 +77,13 @@ def cycle(items: list[Any]) -> Callable[[], Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datafile", type=Path, default=DEFAULT_DATAFILE)
+    # Default: the packaged 50-flag benchmark datafile (the example `make demo` uses).
+    parser.add_argument("--datafile", type=Path, default=None)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    text = args.datafile.read_text(encoding="utf-8")
+    text = args.datafile.read_text(encoding="utf-8") if args.datafile else example_datafile()
     users = make_users(args.users)
     ours = Client(datafile=text)
     ref = optimizely.Optimizely(datafile=text)
@@ -148,7 +147,8 @@ def main() -> None:
     )
     ref.close()
 
-    print(f"datafile: {args.datafile.name}, users: {args.users}, rounds: {args.rounds} (medians)")
+    name = args.datafile.name if args.datafile else "example_datafile.json (50 flags)"
+    print(f"datafile: {name}, users: {args.users}, rounds: {args.rounds} (medians)")
     print(f"{'operation':<24} {'asyncexp µs':>12} {'optimizely µs':>14} {'ratio':>8}")
     for name, ours_us, ref_us in results:
         print(f"{name:<24} {ours_us:>12.2f} {ref_us:>14.2f} {ref_us / ours_us:>7.1f}x")

@@ -13,7 +13,7 @@ import importlib.util
 import shutil
 import socket
 import subprocess
-import time
+import threading
 from pathlib import Path
 
 __all__ = ["RedisServer", "redis_server_binary"]
@@ -68,22 +68,26 @@ class RedisServer:
             "--daemonize", "no",
             "--protected-mode", "no",
         ]  # fmt: skip
-        self._process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.directory
+        process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.directory
         )
-        # Readiness: a PING answered on the port (the process may also exit at once,
-        # e.g. when the port was taken).
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return True
-            except OSError:
-                time.sleep(0.02)  # polling a child process's readiness, not test timing
+        self._process = process
+        ready = threading.Event()
+        listening: list[bool] = []
+
+        def read_log() -> None:
+            # The server says when it listens; reading its log (to EOF, so the pipe never
+            # fills) is the readiness signal. EOF before it means the start failed.
+            assert process.stdout is not None
+            for line in process.stdout:
+                if b"Ready to accept connections" in line:
+                    listening.append(True)
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read_log, daemon=True).start()
+        if ready.wait(10) and listening:
+            return True
         self.stop()
         return False
 
