@@ -59,7 +59,8 @@ def test_input_forms_and_exact_text_kept() -> None:
             "audiences[0].conditions",
         ),
         (
-            lambda d: d["featureFlags"][0]["variables"][0].__setitem__("type", "float"),
+            # a type that is not a string is structural; an unknown string degrades (tests/hostile)
+            lambda d: d["featureFlags"][0]["variables"][0].__setitem__("type", 7),
             "featureFlags[0].variables[0].type",
         ),
         (

@@ -19,6 +19,7 @@ from asyncexp.errors import ConfigError
 
 __all__ = [
     "MAX_ATTRIBUTES",
+    "UNKNOWN_MEMBER",
     "AttributeValue",
     "join",
     "mapping",
@@ -27,6 +28,7 @@ __all__ = [
     "text",
     "timestamp",
     "union_member",
+    "unknown_member_warning",
 ]
 
 AttributeValue = str | int | float | bool | tuple[str, ...] | tuple[int | float, ...]
@@ -106,22 +108,39 @@ def timestamp(raw: Any, path: str) -> datetime | None:
     raise ConfigError(f"must be a timestamp, not {type(raw).__name__}", path)
 
 
+UNKNOWN_MEMBER = "SDK_UNKNOWN_MEMBER"
+
+
 def union_member(raw: Any, path: str, known: tuple[str, ...]) -> tuple[str, Any]:
+    """The one member set in a tagged union, as ``(name, value)``.
+
+    A member this client does not know (boto3 reports it as
+    ``SDK_UNKNOWN_MEMBER: {"name": …}``; JSON shows its own name) comes back as
+    ``(UNKNOWN_MEMBER, name)`` so the caller can skip that value only: AWS adds
+    union members over time. Zero or several members set is structural.
+    """
     obj = mapping(raw, path)
     present = [(k, v) for k, v in obj.items() if v is not None]
-    for key, value in present:
-        if key == "SDK_UNKNOWN_MEMBER":
-            name = value.get("name") if isinstance(value, Mapping) else value
-            raise ConfigError(f"unknown union member {name!r} (this client knows {known})", path)
-        if key not in known:
-            raise ConfigError(f"unknown union member {key!r} (this client knows {known})", path)
     if len(present) != 1:
         raise ConfigError(f"must set exactly one of {known}, found {len(present)}", path)
-    return present[0]
+    key, value = present[0]
+    if key == UNKNOWN_MEMBER:
+        name = value.get("name") if isinstance(value, Mapping) else value
+        return UNKNOWN_MEMBER, name if isinstance(name, str) else "?"
+    if key not in known:
+        return UNKNOWN_MEMBER, str(key)
+    return key, value
 
 
-def _attribute_value(raw: Any, path: str) -> AttributeValue:
+def unknown_member_warning(name: object, path: str, known: tuple[str, ...]) -> str:
+    return f"{path}: unknown union member {name!r} (this client knows {known}); skipped"
+
+
+def _attribute_value(raw: Any, path: str) -> AttributeValue | None:
+    """The attribute's value; None when its union member is one this client does not know."""
     member, value = union_member(raw, path, _UNION_MEMBERS)
+    if member == UNKNOWN_MEMBER:
+        return None
     where = join(path, member)
     if member == "StringValue":
         if not isinstance(value, str):
@@ -150,8 +169,14 @@ def _attribute_value(raw: Any, path: str) -> AttributeValue:
     return tuple(value)
 
 
-def parse_attribute_values(raw: Any, path: str) -> Mapping[str, AttributeValue]:
-    """Parse an ``AttributeValues`` map of tagged unions into a read-only mapping."""
+def parse_attribute_values(
+    raw: Any, path: str, warnings: list[str] | None = None
+) -> Mapping[str, AttributeValue]:
+    """Parse an ``AttributeValues`` map of tagged unions into a read-only mapping.
+
+    An attribute whose value is an unknown union member is left out, with one
+    warning appended to ``warnings``.
+    """
     if raw is None:
         return MappingProxyType({})
     obj = mapping(raw, path)
@@ -163,5 +188,11 @@ def parse_attribute_values(raw: Any, path: str) -> Mapping[str, AttributeValue]:
             raise ConfigError(
                 f"attribute key {key!r} does not match the AttributeKey pattern", path
             )
-        out[key] = _attribute_value(value, join(path, key))
+        parsed = _attribute_value(value, join(path, key))
+        if parsed is None:
+            if warnings is not None:
+                _, name = union_member(value, join(path, key), _UNION_MEMBERS)
+                warnings.append(unknown_member_warning(name, join(path, key), _UNION_MEMBERS))
+            continue
+        out[key] = parsed
     return MappingProxyType(out)

@@ -12,7 +12,11 @@ strings or epoch seconds) and checks what botocore does not check on responses:
   control; treatment keys match ``[a-zA-Z0-9]{1,8}`` and are unique.
 * ``TreatmentOverrides`` is a union whose only known member is ``Inline``:
   at most 32 entity ids of 1–2048 characters, each naming a known treatment.
-  ``SDK_UNKNOWN_MEMBER`` or any other member is reported by name.
+* Forward compatibility: a union member this client does not know
+  (``SDK_UNKNOWN_MEMBER``, which boto3 puts wherever AWS adds one, or an
+  unknown name in JSON) drops that value only: the attribute is left out of
+  its ``FlagValue``; unknown ``TreatmentOverrides`` mean no overrides. Each
+  drop adds one line to ``ExperimentRun.warnings``; unknown keys are ignored.
 * ``AttributeValues`` has at most 25 keys matching the service pattern; each
   value is a union of exactly one of StringValue (≤ 1024 characters),
   NumberValue, BooleanValue, StringArray or NumberArray (≤ 25 items each).
@@ -39,6 +43,7 @@ from types import MappingProxyType
 from typing import Any
 
 from asyncexp.core.appconfig.fields import (
+    UNKNOWN_MEMBER,
     AttributeValue,
     join,
     mapping,
@@ -47,6 +52,7 @@ from asyncexp.core.appconfig.fields import (
     text,
     timestamp,
     union_member,
+    unknown_member_warning,
 )
 from asyncexp.core.appconfig.rule_eval import compile_rule
 from asyncexp.core.appconfig.run_model import (
@@ -81,7 +87,7 @@ _FLAG_KEY = re.compile(r"[a-z][a-zA-Z0-9_-]{1,64}")
 _TREATMENT_KEY = re.compile(r"[a-zA-Z0-9]{1,8}")
 
 
-def _treatment(raw: Any, path: str) -> Treatment:
+def _treatment(raw: Any, path: str, warnings: list[str]) -> Treatment:
     obj = mapping(raw, path)
     key = text(obj, "Key", path, required=True, pattern=_TREATMENT_KEY)
     if "Weight" not in obj:
@@ -94,12 +100,14 @@ def _treatment(raw: Any, path: str) -> Treatment:
     enabled = fv.get("Enabled")
     if not isinstance(enabled, bool):
         raise ConfigError("is required and must be a boolean", join(fv_path, "Enabled"))
-    attributes = parse_attribute_values(fv.get("AttributeValues"), join(fv_path, "AttributeValues"))
+    attributes = parse_attribute_values(
+        fv.get("AttributeValues"), join(fv_path, "AttributeValues"), warnings
+    )
     description = text(obj, "Description", path)
     return Treatment(key, weight, FlagValue(enabled, attributes), description)
 
 
-def _snapshot(raw: Any, path: str) -> ExperimentDefinitionSnapshot:
+def _snapshot(raw: Any, path: str, warnings: list[str]) -> ExperimentDefinitionSnapshot:
     obj = mapping(raw, path)
     raw_treatments = obj.get("Treatments")
     t_path = join(path, "Treatments")
@@ -109,10 +117,12 @@ def _snapshot(raw: Any, path: str) -> ExperimentDefinitionSnapshot:
         raise ConfigError(
             f"must have 1–{MAX_TREATMENTS} treatments, has {len(raw_treatments)}", t_path
         )
-    treatments = tuple(_treatment(t, f"{t_path}[{i}]") for i, t in enumerate(raw_treatments))
+    treatments = tuple(
+        _treatment(t, f"{t_path}[{i}]", warnings) for i, t in enumerate(raw_treatments)
+    )
     if obj.get("Control") is None:
         raise ConfigError("is required", join(path, "Control"))
-    control = _treatment(obj["Control"], join(path, "Control"))
+    control = _treatment(obj["Control"], join(path, "Control"), warnings)
     seen: set[str] = set()
     for i, arm in enumerate((control, *treatments)):
         if arm.key in seen:
@@ -140,10 +150,13 @@ def _snapshot(raw: Any, path: str) -> ExperimentDefinitionSnapshot:
     )
 
 
-def _overrides(raw: Any, arms: set[str], path: str) -> Mapping[str, str]:
+def _overrides(raw: Any, arms: set[str], path: str, warnings: list[str]) -> Mapping[str, str]:
     if raw is None:
         return MappingProxyType({})
-    _, inline = union_member(raw, path, ("Inline",))
+    member, inline = union_member(raw, path, ("Inline",))
+    if member == UNKNOWN_MEMBER:
+        warnings.append(unknown_member_warning(inline, path, ("Inline",)))
+        return MappingProxyType({})
     where = join(path, "Inline")
     table = mapping(inline, where)
     if len(table) > MAX_OVERRIDES:
@@ -182,7 +195,10 @@ def parse_experiment_run(data: Mapping[str, Any]) -> ExperimentRun:
     exposure = 0.0 if exposure_raw is None else number(exposure_raw, "ExposurePercentage")
     if not 0.0 <= exposure <= 100.0:
         raise ConfigError(f"must be between 0 and 100, not {exposure_raw!r}", "ExposurePercentage")
-    definition = _snapshot(obj.get("ExperimentDefinitionSnapshot"), "ExperimentDefinitionSnapshot")
+    warnings: list[str] = []
+    definition = _snapshot(
+        obj.get("ExperimentDefinitionSnapshot"), "ExperimentDefinitionSnapshot", warnings
+    )
     application_id = text(obj, "ApplicationId", "", pattern=_ID) or definition.application_id
     definition_id = text(obj, "ExperimentDefinitionId", "", pattern=_ID) or definition.id
     if not application_id:
@@ -191,7 +207,7 @@ def parse_experiment_run(data: Mapping[str, Any]) -> ExperimentRun:
         raise ConfigError("is required", "ExperimentDefinitionId")
     arms = (definition.control, *definition.treatments)
     overrides = _overrides(
-        obj.get("TreatmentOverrides"), {arm.key for arm in arms}, "TreatmentOverrides"
+        obj.get("TreatmentOverrides"), {arm.key for arm in arms}, "TreatmentOverrides", warnings
     )
     result = None
     if obj.get("Result") is not None:
@@ -225,4 +241,5 @@ def parse_experiment_run(data: Mapping[str, Any]) -> ExperimentRun:
         audience=audience,
         exposure_threshold=round(exposure / 100.0 * SPACE),
         arm_bounds=_bounds(arms),
+        warnings=tuple(warnings),
     )

@@ -89,6 +89,8 @@ class ExperimentRun:
     arm_bounds: tuple[int, ...] = field(default=(), repr=False, compare=False)
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     """Per-run cache of derived immutable values (decisions, identity); not part of equality."""
+    warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """Values skipped for forward compatibility (unknown union members), for the shell to log."""
 
     @property
     def identity(self) -> str:

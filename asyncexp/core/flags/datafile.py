@@ -165,7 +165,7 @@ def parse_datafile(
     groups = read_groups(doc)
     flags: dict[str, FeatureFlag] = {}
     for path, raw in flags_raw:
-        flag = build_flag(raw, path, rules_by_id, rollouts)
+        flag = build_flag(raw, path, rules_by_id, rollouts, warnings)
         flags[flag.key] = flag
 
     global_holdouts, local_holdouts = read_holdouts(doc, rule, warnings)

@@ -149,18 +149,37 @@ def inject_fr_variation(raw: Mapping[str, Any], everyone_else: Mapping[str, Any]
     return copy
 
 
-def _variable_def(raw: object, path: str) -> VariableDef:
+def _variable_def(raw: object, path: str, warnings: list[str] | None) -> VariableDef:
+    """One variable definition; future extensions degrade to this variable only.
+
+    * A type this version does not know is served as its raw string, as the
+      reference does (``cast_variable`` leaves unknown types uncast).
+    * A ``json`` default that is already an object or array (Optimizely's own
+      future-datafile fixtures have them) is accepted; the reference cannot
+      decode it and serves ``None``, so it is kept as the text ``null``.
+    """
     obj = req_obj(raw, path)
     declared = req_str(obj, "type", path)
     sub_type = obj.get("subType") if isinstance(obj.get("subType"), str) else None
     effective = "json" if declared == "string" and sub_type == "json" else declared
-    if effective not in _VARIABLE_TYPES:
-        raise ConfigError(f"unknown variable type {declared!r}", f"{path}.type")
+    if effective not in _VARIABLE_TYPES and warnings is not None:
+        warnings.append(
+            f"{path}.type: unknown variable type {declared!r}, served as its raw string"
+        )
+    default = obj.get("defaultValue")
+    if effective == "json" and isinstance(default, dict | list):
+        if warnings is not None:
+            warnings.append(
+                f"{path}.defaultValue: a json default that is not a string is served as null"
+            )
+        default = "null"
+    else:
+        default = req_str(obj, "defaultValue", path)
     return VariableDef(
         id=req_str(obj, "id", path),
         key=req_str(obj, "key", path),
         type=effective,
-        default_value=req_str(obj, "defaultValue", path),
+        default_value=default,
         declared_type=declared,
         sub_type=sub_type,
     )
@@ -171,9 +190,10 @@ def build_flag(
     path: str,
     rules_by_id: Mapping[str, Rule],
     rollouts: Mapping[str, tuple[Rule, ...]],
+    warnings: list[str] | None = None,
 ) -> FeatureFlag:
     variables = tuple(
-        _variable_def(v, f"{path}.variables[{i}]")
+        _variable_def(v, f"{path}.variables[{i}]", warnings)
         for i, v in enumerate(req_list(raw, "variables", path, required=False))
     )
     experiment_ids = str_list(raw, "experimentIds", path, required=False)
