@@ -14,6 +14,7 @@ WINGS = [
     "asyncexp.aio",
     "asyncexp.analytics",
     "asyncexp.cli",
+    "asyncexp.compat",
     "asyncexp.core",
     "asyncexp.core.analytics",
     "asyncexp.core.appconfig",
