@@ -8,7 +8,9 @@
   and records what it got;
 * :class:`OdpServer` (:mod:`.odp_server`) answers segment queries and takes ODP
   events;
-* :class:`LoopbackSite` (:mod:`.loopback`) is their shared 127.0.0.1:0 lifecycle.
+* :class:`LoopbackSite` (:mod:`.loopback`) is their shared 127.0.0.1:0 lifecycle;
+* :class:`DatafileBuilder` (:mod:`.datafile_builder`) describes flags, variables,
+  rules, audiences and holdouts in code and builds a valid datafile.
 
 May import: asyncexp.aio, asyncexp.core, asyncexp.errors, asyncexp.testing.
 Never imported by: any other part of asyncexp except asyncexp.cli (``serve``).
@@ -17,6 +19,7 @@ Never imported by: any other part of asyncexp except asyncexp.cli (``serve``).
 from __future__ import annotations
 
 from asyncexp.testing.capture import CapturingCollector
+from asyncexp.testing.datafile_builder import DatafileBuilder, FlagBuilder
 from asyncexp.testing.ingestion_server import IngestionServer, ReceivedRequest, Reply
 from asyncexp.testing.loopback import LoopbackSite
 from asyncexp.testing.odp_server import INVALID_IDENTIFIER_ERROR, OdpRequest, OdpServer
@@ -24,6 +27,8 @@ from asyncexp.testing.odp_server import INVALID_IDENTIFIER_ERROR, OdpRequest, Od
 __all__ = [
     "INVALID_IDENTIFIER_ERROR",
     "CapturingCollector",
+    "DatafileBuilder",
+    "FlagBuilder",
     "IngestionServer",
     "LoopbackSite",
     "OdpRequest",

@@ -10,7 +10,7 @@ import pytest
 from asyncexp.client import Client
 from asyncexp.core.flags.bucketing import bucket_value
 from asyncexp.core.flags.decision_types import DecideOption, DecisionContext, ForcedDecision
-from asyncexp.testing import CapturingCollector
+from asyncexp.testing import CapturingCollector, DatafileBuilder
 from tests.datafiles import base_datafile, holdout
 
 R = DecideOption.INCLUDE_REASONS
@@ -385,3 +385,89 @@ def test_variable_cast_errors_give_none() -> None:
     assert d.variables["count"] is None
     assert d.variables["show"] is False
     assert d.variables["blob"] is None
+
+
+# -- the same flows described with asyncexp.testing.DatafileBuilder -----------
+
+
+def built_checkout() -> DatafileBuilder:
+    """``checkout`` as in tests/datafiles.py: an adults A/B test, a US delivery rule,
+    everyone else off; ``rollout_only``: half of the US, then everyone on."""
+    builder = DatafileBuilder(revision="7")
+    adult = builder.audience(
+        "adult", ["and", {"type": "custom_attribute", "name": "age", "match": "ge", "value": 18}]
+    )
+    us = builder.audience(
+        "US",
+        ["or", {"type": "custom_attribute", "name": "country", "match": "exact", "value": "US"}],
+    )
+    flag = builder.flag("checkout").variable("count", 1).variable("label", "default")
+    flag.variation("control", enabled=False, variables={"count": 5})
+    flag.variation("treatment", variables={"count": 7, "label": "on"})
+    flag.variation("on", variables={"label": "targeted"}).variation("off", enabled=False)
+    flag.experiment("checkout_test", split={"control": 1, "treatment": 1}, audiences=[adult])
+    flag.rollout_rule("us_rule", "on", audiences=[us]).everyone_else("off")
+    only = builder.flag("rollout_only").variable("label", "default")
+    only.variation("on", variables={"label": "rollout"})
+    only.rollout_rule("half_us", "on", percent=50, audiences=[us]).serve("on")
+    return builder
+
+
+def test_built_experiment_treatment_and_control() -> None:
+    builder = built_checkout()
+    client, _ = make(builder.build())
+    rule_id = builder.rule_id("checkout_test")
+    treated = find_user(lambda u: bucket_value(u + rule_id) >= 5000)
+    d = client.create_user_context(treated, {"age": 30}).decide("checkout")
+    assert (d.variation_key, d.enabled, d.rule_key) == ("treatment", True, "checkout_test")
+    assert d.variables == {"count": 7, "label": "on"}
+    control = find_user(lambda u: bucket_value(u + rule_id) < 5000)
+    d = client.create_user_context(control, {"age": 30}).decide("checkout")
+    assert (d.variation_key, d.enabled) == ("control", False)
+    assert d.variables["count"] == 1  # disabled variation → defaults, not its own 5
+
+
+def test_built_rollout_targeted_and_everyone_else() -> None:
+    client, col = make(built_checkout().build())
+    d = client.create_user_context("kid", {"age": 10, "country": "US"}).decide("checkout")
+    assert (d.variation_key, d.rule_key, d.variables["label"]) == ("on", "us_rule", "targeted")
+    d = client.create_user_context("kid", {"age": 10, "country": "FR"}).decide("checkout")
+    assert (d.variation_key, d.rule_key, d.enabled) == ("off", "everyone_else_checkout", False)
+    d = client.create_user_context("nobody").decide("checkout", [R])
+    assert 'Audiences for experiment "checkout_test" collectively evaluated to FALSE.' in d.reasons
+    assert len(col.payloads()) == 3  # sendFlagDecisions: rollout decisions are sent too
+
+
+def test_built_traffic_miss_skips_to_everyone_else() -> None:
+    builder = built_checkout()
+    client, _ = make(builder.build())
+    rule_id = builder.rule_id("half_us")
+    user = find_user(lambda u: bucket_value(u + rule_id) >= 5000)
+    d = client.create_user_context(user, {"country": "US"}).decide("rollout_only", [R])
+    assert d.rule_key == "everyone_else_rollout_only"
+    assert (
+        f'User "{user}" not bucketed into a targeting rule 1. Checking "Everyone Else" rule now.'
+        in d.reasons
+    )
+    inside = find_user(lambda u: bucket_value(u + rule_id) < 5000)
+    d = client.create_user_context(inside, {"country": "US"}).decide("rollout_only")
+    assert (d.rule_key, d.variables) == ("half_us", {"label": "rollout"})
+
+
+def test_built_global_and_local_holdouts() -> None:
+    builder = built_checkout()
+    builder.holdout("local", rules=["us_rule"])
+    client, _ = make(builder.build())
+    d = client.create_user_context("u", {"age": 5, "country": "FR"}).decide("checkout", [R])
+    assert d.rule_key == "local"
+    assert (
+        "The user 'u' is bucketed into local holdout 'local' for delivery rule 'us_rule'."
+        in d.reasons
+    )
+    builder.holdout("held")
+    client, col = make(builder.build())
+    d = client.create_user_context("u", {"age": 30}).decide("checkout", [R])
+    assert (d.variation_key, d.rule_key, d.enabled) == ("off", "held", False)
+    assert "The user 'u' is bucketed into holdout 'held' for feature flag 'checkout'." in d.reasons
+    decision = col.payloads()[-1]["visitors"][0]["snapshots"][0]["decisions"][0]
+    assert decision["metadata"]["rule_type"] == "holdout"
