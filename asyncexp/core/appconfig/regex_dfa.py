@@ -279,7 +279,9 @@ def _c_path(dfa: Dfa, classmap: _ClassMap) -> None:
         table[cp] = ord(classmap[cp])
     last = len(classmap.bounds) - 2
     for i, bits in enumerate(_BITS):
-        table[0x80 + i] = ord(classmap.by_bits.get((last, bits), classmap.unknown))
+        # without categories in the pattern every fold byte is the last region's one class
+        key = (last, bits if classmap.uses_bits else _BITS[3])
+        table[0x80 + i] = ord(classmap.by_bits.get(key, classmap.unknown))
     dfa.bytemap = bytes(table)
     _fold_table()  # built here, while a document is compiled, not during a search
 
