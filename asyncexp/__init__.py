@@ -27,6 +27,7 @@ from asyncexp.aio.collectors import (
     LogCollector,
     RealtimeCollector,
 )
+from asyncexp.aio.http import HttpSettings
 from asyncexp.aio.odp import OdpOption
 from asyncexp.analytics.api import Analytics
 from asyncexp.client import Client
@@ -68,6 +69,7 @@ __all__ = [
     "DeliveryError",
     "EventSink",
     "ForcedDecision",
+    "HttpSettings",
     "LogCollector",
     "MissingExtraError",
     "NotificationCenter",

@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
 from asyncexp.aio.collectors.base import Collector
 from asyncexp.aio.datafile_source import DatafileSource, datafile_url_for
-from asyncexp.aio.http import HttpTransport
+from asyncexp.aio.http import HttpSettings, HttpTransport
 from asyncexp.aio.ids import new_event_id
 from asyncexp.aio.odp import OdpManager
 from asyncexp.analytics.api import Analytics
-from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError
+from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError, ConfigError
 from asyncexp.flags.current_config import CurrentConfig
 from asyncexp.flags.decider import Decider, UserProfileService, normalize_options
 from asyncexp.flags.notifications import NotificationCenter
@@ -94,6 +94,7 @@ class Client:
         clock: Callable[[], float] = time.time,
         id_factory: Callable[[], str] | None = None,
         transport: HttpTransport | None = None,
+        http: HttpSettings | None = None,
         appconfig_sources: Sequence[RunSource] = (),
         appconfig_options: Mapping[str, Any] | None = None,
         app_key: str | None = None,
@@ -120,6 +121,9 @@ class Client:
         self._ready_timeout = ready_timeout
         self._transport = transport
         self._owns_transport = transport is None
+        if http is not None and (transport is not None or not isinstance(http, HttpSettings)):
+            raise ConfigError("http= takes an HttpSettings for the client's own transport")
+        self._http_settings = http
         # Before the first revision is applied: every new one updates ODP's host, key
         # and segments.
         self._odp = OdpManager(self._http, disabled=odp_disabled, **dict(odp_options or {}))
@@ -294,7 +298,7 @@ class Client:
 
     def _http(self) -> HttpTransport:
         if self._transport is None:
-            self._transport = HttpTransport()
+            self._transport = HttpTransport(settings=self._http_settings)
         return self._transport
 
     async def flush(self) -> None:

@@ -13,6 +13,15 @@ Messages never hold a secret of the URL: a ``TransportError`` names the URL thro
 aiohttp error it reports, and keeps that error as ``__cause__`` only when its text
 holds none of them.
 
+Network settings (:class:`HttpSettings`, checked when constructed, each error a
+``ConfigError`` naming the setting): ``trust_env`` (default True) honours
+``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (and ``~/.netrc`` proxy credentials), as
+aiohttp's ``trust_env`` does; ``proxy`` is an explicit ``http://`` proxy URL used for
+every request (it wins over the environment; HTTPS goes through it with CONNECT);
+``ca_file`` (a PEM bundle path) or ``ssl_context`` (an ``ssl.SSLContext``) replace
+the default certificate verification, e.g. for a corporate CA. A password in the proxy
+URL is never shown: reprs and messages go through ``safe_url``.
+
 The retry policy every sender shares lives in :mod:`asyncexp.aio.retry`
 (re-exported here).
 """
@@ -21,9 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -35,13 +47,14 @@ from asyncexp.aio.retry import (
     is_retryable_status,
     parse_retry_after,
 )
-from asyncexp.errors import ClientClosedError, ClientStateError, DeliveryError
+from asyncexp.errors import ClientClosedError, ClientStateError, ConfigError, DeliveryError
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "USER_AGENT",
     "Attempt",
     "HttpResponse",
+    "HttpSettings",
     "HttpTransport",
     "RetryPolicy",
     "TransportError",
@@ -71,8 +84,79 @@ class HttpResponse:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class HttpSettings:
+    """Proxy and TLS settings of an :class:`HttpTransport` (``Client(http=...)``).
+
+    ``proxy``: an ``http://[user:password@]host:port`` URL for every request;
+    ``trust_env``: honour ``HTTP(S)_PROXY``/``NO_PROXY`` when ``proxy`` is not set;
+    ``ca_file``: a PEM CA bundle verifying servers instead of the system's;
+    ``ssl_context``: a ready ``ssl.SSLContext`` (not together with ``ca_file``).
+    """
+
+    proxy: str | None = None
+    ca_file: str | os.PathLike[str] | None = None
+    ssl_context: ssl.SSLContext | None = None
+    trust_env: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trust_env, bool):
+            raise ConfigError(f"http.trust_env must be a bool, not {type(self.trust_env).__name__}")
+        if self.proxy is not None:
+            _check_proxy(self.proxy)
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise ConfigError(
+                f"http.ssl_context must be an ssl.SSLContext, not {type(self.ssl_context).__name__}"
+            )
+        if self.ca_file is not None:
+            if self.ssl_context is not None:
+                raise ConfigError("http.ca_file and http.ssl_context: give one of them, not both")
+            if not isinstance(self.ca_file, str | os.PathLike):
+                raise ConfigError(f"http.ca_file must be a path, not {type(self.ca_file).__name__}")
+            _load_ca(self.ca_file)  # now: a missing or unreadable bundle fails here
+
+    def __repr__(self) -> str:  # the proxy URL may hold a password
+        proxy = safe_url(self.proxy) if self.proxy is not None else None
+        return (
+            f"HttpSettings(proxy={proxy!r}, ca_file={self.ca_file!r}, "
+            f"ssl_context={self.ssl_context!r}, trust_env={self.trust_env!r})"
+        )
+
+    def ssl(self) -> ssl.SSLContext | bool:
+        """What aiohttp's connector verifies with: the context, else the default (True)."""
+        if self.ssl_context is not None:
+            return self.ssl_context
+        if self.ca_file is not None:
+            return _load_ca(self.ca_file)
+        return True
+
+
+def _check_proxy(proxy: object) -> None:
+    if not isinstance(proxy, str):
+        raise ConfigError(f"http.proxy must be a URL string, not {type(proxy).__name__}")
+    try:
+        parts = urlsplit(proxy)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"http.proxy is not a valid URL: {safe_url(proxy)!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise ConfigError(
+            f"http.proxy must be an http:// or https:// URL with a host, got {safe_url(proxy)!r}"
+        )
+
+
+def _load_ca(path: str | os.PathLike[str]) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=os.fspath(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"http.ca_file {os.fspath(path)!r} could not be loaded: {type(exc).__name__}: {exc}"
+        ) from None
+
+
 class HttpTransport:
-    """One ``aiohttp.ClientSession``, created on first use and closed by ``aclose``."""
+    """One ``aiohttp.ClientSession``, created on first use and closed by ``aclose``;
+    ``settings`` (proxy, CA, ``trust_env``) default to ``HttpSettings()``."""
 
     def __init__(
         self,
@@ -80,7 +164,13 @@ class HttpTransport:
         user_agent: str = USER_AGENT,
         connection_limit: int = 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        settings: HttpSettings | None = None,
     ) -> None:
+        if settings is not None and not isinstance(settings, HttpSettings):
+            raise ConfigError(f"http must be an HttpSettings, not {type(settings).__name__}")
+        self._settings = settings or HttpSettings()
+        self._ssl = self._settings.ssl()
+        self._proxy_secrets = url_secrets(self._settings.proxy) if self._settings.proxy else ()
         self._user_agent = user_agent
         self._limit = connection_limit
         self._max_response_bytes = max_response_bytes
@@ -92,6 +182,10 @@ class HttpTransport:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def settings(self) -> HttpSettings:
+        return self._settings
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("the HTTP transport is closed")
@@ -99,9 +193,10 @@ class HttpTransport:
         if self._session is None:
             self._loop = loop
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit),
+                connector=aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl),
                 headers={"User-Agent": self._user_agent},
                 timeout=aiohttp.ClientTimeout(total=None),
+                trust_env=self._settings.trust_env,
             )
         elif loop is not self._loop:
             raise ClientStateError("an HttpTransport cannot be shared across event loops")
@@ -128,6 +223,7 @@ class HttpTransport:
                 headers=headers,
                 timeout=_client_timeout(timeout),
                 allow_redirects=False,
+                proxy=self._settings.proxy,
             ) as resp:
                 body = await _read_capped(resp, limit)
                 return HttpResponse(resp.status, resp.headers, body)
@@ -136,7 +232,7 @@ class HttpTransport:
                 f"{method} {safe_url(url)}: timed out after {timeout}s", timed_out=True
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            error, cause = _scrubbed(method, url, exc)
+            error, cause = _scrubbed(method, url, exc, self._proxy_secrets)
             raise error from cause
         except ValueError as exc:
             # aiohttp refuses to send, e.g. a header value with a control character.
@@ -176,12 +272,12 @@ class HttpTransport:
 
 
 def _scrubbed(
-    method: str, url: str, exc: BaseException
+    method: str, url: str, exc: BaseException, extra_secrets: tuple[str, ...] = ()
 ) -> tuple[TransportError, BaseException | None]:
-    """A ``TransportError`` for ``exc`` whose text holds no secret of ``url``, and its cause:
-    ``exc`` when its own text holds none either, else None."""
+    """A ``TransportError`` for ``exc`` whose text holds no secret of ``url`` (nor of the
+    proxy URL), and its cause: ``exc`` when its own text holds none either, else None."""
     shown = safe_url(url)
-    secrets = url_secrets(url)
+    secrets = (*url_secrets(url), *extra_secrets)
     raw = str(exc)
     text = redact(raw.replace(url, shown), *secrets)
     error = TransportError(f"{method} {shown}: {type(exc).__name__}: {text}")
