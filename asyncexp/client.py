@@ -10,6 +10,12 @@ The client wires parts that hold their own state and only delegates to them:
 * :class:`~asyncexp.flags.outbox.Outbox`: clock, ids, the collector's
   ``submit`` and the DECISION/TRACK/LOG_EVENT notifications;
 * :class:`~asyncexp.flags.decider.Decider`: what user contexts call;
+* shared state for many workers (see ``docs-drafts/many-workers.md``): the
+  :class:`~asyncexp.flags.profile_store.ProfileLoader` and the write-behind
+  :class:`~asyncexp.aio.profile_saver.ProfileSaver` of ``profile_store=``, the
+  :class:`~asyncexp.aio.shared_datafile.SharedDatafile` of ``datafile_store=`` /
+  ``poll_leader=``, and the :class:`~asyncexp.aio.store_parts.StoreParts`
+  that start and close the stores themselves;
 * :class:`~asyncexp.analytics.Analytics`, :class:`~asyncexp.aio.odp.OdpManager`,
   :class:`~asyncexp.aio.appconfig.AppConfigExperiments`, the datafile source,
   the collector and the HTTP transport.
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -38,25 +45,32 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
 from asyncexp.aio.collectors.base import Collector
 from asyncexp.aio.datafile_source import DatafileSource, datafile_url_for
+from asyncexp.aio.datafile_store import FileDatafileStore
 from asyncexp.aio.http import HttpSettings, HttpTransport
 from asyncexp.aio.ids import new_event_id
 from asyncexp.aio.odp import OdpManager
+from asyncexp.aio.profile_saver import ProfileSaver
+from asyncexp.aio.shared_datafile import SharedDatafile
+from asyncexp.aio.store_parts import StoreParts
 from asyncexp.analytics.api import Analytics
 from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError, ConfigError
 from asyncexp.flags.current_config import CurrentConfig
 from asyncexp.flags.decider import Decider, UserProfileService, normalize_options
-from asyncexp.flags.notifications import NotificationCenter
+from asyncexp.flags.notifications import NotificationCenter, NotificationType
 from asyncexp.flags.outbox import Outbox
 from asyncexp.flags.parsing import parse_datafile_fast
+from asyncexp.flags.profile_store import ProfileLoader
 from asyncexp.flags.user_context import UserContext
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from asyncexp.aio.datafile_source import DatafileStats
+    from asyncexp.aio.datafile_store import DatafileStore, PollLeader
     from asyncexp.analytics.profiles import XWhen
     from asyncexp.core.flags.datafile import ProjectConfig
     from asyncexp.flags.config_view import ProjectConfigView
+    from asyncexp.flags.profile_store import AsyncProfileStore
 
 __all__ = ["Client"]
 
@@ -103,6 +117,10 @@ class Client:
         record_ids: bool = True,
         odp_disabled: bool = False,
         odp_options: Mapping[str, Any] | None = None,
+        profile_store: AsyncProfileStore | None = None,
+        profile_options: Mapping[str, Any] | None = None,
+        datafile_store: str | os.PathLike[str] | DatafileStore | None = None,
+        poll_leader: PollLeader | None = None,
     ) -> None:
         if collector is not None and not callable(getattr(collector, "submit", None)):
             raise ArgumentTypeError("collector must have a submit(item) method")
@@ -127,9 +145,12 @@ class Client:
         # Before the first revision is applied: every new one updates ODP's host, key
         # and segments.
         self._odp = OdpManager(self._http, disabled=odp_disabled, **dict(odp_options or {}))
+        self._stores = StoreParts()
+        self._stores.add((odp_options or {}).get("segments_cache"))
         self._current = CurrentConfig(
             vendor=vendor, notifications=self.notifications, on_update=self._odp.update_config
         )
+        self._shared = self._shared_datafile(datafile_store, poll_leader, update_interval)
         self._source: DatafileSource | None = None
         if datafile_url or sdk_key:
             url = datafile_url or datafile_url_for(
@@ -147,6 +168,8 @@ class Client:
                 request_timeout=request_timeout,
                 current_revision=lambda: self._current.revision,
                 parse=parse_datafile_fast,
+                gate=self._shared.may_poll if self._shared and poll_leader else None,
+                on_new_body=self._shared.persist if self._shared else None,
             )
         if datafile is not None:
             self._current.apply(parse_datafile_fast(datafile))
@@ -170,11 +193,52 @@ class Client:
             clock=clock,
             **{**bounds, **dict(appconfig_options or {})},
         )
+        # Async sticky bucketing: contexts load profiles before deciding; changed ones are
+        # saved write-behind by the saver.
+        self._profiles: ProfileLoader | None = None
+        self._saver: ProfileSaver | None = None
+        if profile_store is not None:
+            options = dict(profile_options or {})
+            load_timeout = float(options.pop("load_timeout", 0.5))
+            self._profiles = ProfileLoader(profile_store, load_timeout=load_timeout)
+            self._saver = ProfileSaver(profile_store.save, **options)
+            self._stores.add(profile_store)
         self._decider = Decider(
             current=self._current,
             outbox=self._outbox,
             user_profile_service=user_profile_service,
             default_options=normalize_options(default_decide_options),
+            profile_loader=self._profiles,
+            profile_sink=self._saver,
+        )
+
+    def _shared_datafile(
+        self,
+        store: str | os.PathLike[str] | DatafileStore | None,
+        leader: PollLeader | None,
+        update_interval: float,
+    ) -> SharedDatafile | None:
+        if store is None:
+            if leader is not None:
+                raise ConfigError("poll_leader= needs a datafile_store= to share revisions")
+            return None
+        if isinstance(store, str | os.PathLike):
+            store = FileDatafileStore(store)
+        self._stores.add(store)
+        self._stores.add(leader)
+        notifications = self.notifications
+
+        def stored(revision: str, age: float) -> None:
+            notifications.send(NotificationType.STORED_DATAFILE, revision, age)
+
+        return SharedDatafile(
+            store,
+            apply=self._current.apply,
+            parse=parse_datafile_fast,
+            current_revision=lambda: self._current.revision,
+            on_stored=stored,
+            leader=leader,
+            follow_interval=update_interval,
         )
 
     # -- lifecycle ----------------------------------------------------------
@@ -211,6 +275,11 @@ class Client:
             raise
 
     async def _start_parts(self) -> None:
+        await self._stores.start()
+        if self._saver is not None:
+            self._saver.start()
+        if self._shared is not None:
+            await self._shared.start()  # the stored datafile, before the first CDN request
         if self._collector is None:
             logger.info("no collector configured: impressions and conversions are not sent")
         else:
@@ -265,12 +334,18 @@ class Client:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if self._source is not None:
             steps.append(("datafile source", self._source.aclose))
+        if self._shared is not None:
+            steps.append(("shared datafile", self._shared.aclose))
         steps.append(("AppConfig", self.appconfig.aclose))
         steps.append(("ODP", lambda: self._odp.aclose(timeout)))
+        if self._saver is not None:
+            saver = self._saver
+            steps.append(("profile saver", lambda: saver.aclose(timeout)))
         steps.append(("notifications", self.notifications.drain))
         if self._collector is not None:
             collector = self._collector
             steps.append(("collector", lambda: collector.aclose(timeout)))
+        steps.append(("stores", self._stores.aclose))
         if self._transport is not None and self._owns_transport:
             steps.append(("HTTP session", self._transport.aclose))
         first: Exception | None = None
@@ -331,6 +406,46 @@ class Client:
         # No ODP identify here: since 5.6 the reference sends one only with two or more
         # identifiers, and a new context has just the user id.
         return UserContext(self._decider, self._odp, user_id, attributes)
+
+    async def create_user_context_async(
+        self, user_id: str, attributes: Mapping[str, Any] | None = None
+    ) -> UserContext:
+        """``create_user_context``, then ``await user.load_profile()`` (with a
+        ``profile_store``): the context's decisions are sticky and never await."""
+        user = self.create_user_context(user_id, attributes)
+        await user.load_profile()
+        return user
+
+    async def load_profiles(self, users: Sequence[UserContext]) -> int:
+        """Load the profiles of many contexts with one batched lookup; how many loaded."""
+        if self._profiles is None:
+            return 0
+        return await self._profiles.load_into(users)
+
+    @property
+    def profile_stats(self) -> dict[str, Any] | None:
+        """Profile loads and write-behind saves (counters), with a ``profile_store``."""
+        if self._profiles is None or self._saver is None:
+            return None
+        loads = self._profiles.stats
+        return {
+            "loads": loads.loads,
+            "found": loads.found,
+            "missing": loads.missing,
+            "invalid": loads.invalid,
+            "failed": loads.failed,
+            "unloaded_decides": loads.unloaded_decides,
+            "saves": self._saver.stats.as_dict(),
+        }
+
+    @property
+    def profile_saver(self) -> ProfileSaver | None:
+        return self._saver
+
+    @property
+    def shared_datafile(self) -> SharedDatafile | None:
+        """The stored datafile and leader polling (``stats``), with a ``datafile_store``."""
+        return self._shared
 
     # -- ODP ----------------------------------------------------------------
     @property

@@ -25,6 +25,11 @@ Rules:
   (default 300; under 30 warns). A failure waits an exponential backoff with
   jitter instead (reset by the next success), capped by the interval.
 * Large bodies are parsed in the default executor so the loop keeps running.
+* Shared state (optional): ``gate()`` is awaited before each scheduled fetch
+  (not ``fetch_once``); False skips it (another worker polls), counted in
+  ``stats.skipped``. ``on_new_body(body, config)`` is awaited after each new
+  revision was applied (it persists the body; see
+  :mod:`asyncexp.aio.shared_datafile`).
 * Memory: a body over ``MAX_DATAFILE_BYTES`` (32 MiB) is refused while it is
   read; only the last good config is kept (plus the two validators and the
   ``REPORTED_BODIES`` digests). A parsed config costs a small multiple of its
@@ -88,6 +93,7 @@ class DatafileStats:
     not_modified: int = 0
     updates: int = 0
     unchanged_revision: int = 0
+    skipped: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
     def count_error(self, kind: str) -> None:
@@ -111,6 +117,8 @@ class DatafileSource:
         jitter: Callable[[], float] = random.random,
         wait: Callable[[float], Awaitable[None]] | None = None,
         parse: Callable[[bytes], ProjectConfig] | None = None,
+        gate: Callable[[], Awaitable[bool]] | None = None,
+        on_new_body: Callable[[bytes, ProjectConfig], Awaitable[None]] | None = None,
     ) -> None:
         if update_interval <= 0:
             raise ConfigError(f"update_interval must be positive, got {update_interval}")
@@ -134,6 +142,8 @@ class DatafileSource:
         self._wait = wait
         # The client passes its GC-pausing parser; the shell knows only the core's.
         self._parse_body = parse
+        self._gate = gate
+        self._on_new_body = on_new_body
         self._etag: str | None = None
         self._last_modified: str | None = None
         self._reported: dict[str, None] = {}  # digests of bad bodies, oldest first
@@ -173,6 +183,10 @@ class DatafileSource:
     async def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            if self._gate is not None and not await self._gate():
+                self.stats.skipped += 1
+                await self._sleep(self._interval)
+                continue
             ok = await self.fetch_once()
             failures = 0 if ok else failures + 1
             delay = self._interval if ok else self._backoff.delay(failures - 1, self._jitter())
@@ -236,6 +250,8 @@ class DatafileSource:
             return True
         self.stats.updates += 1
         self._on_config(config)
+        if self._on_new_body is not None:
+            await self._on_new_body(response.body, config)
         return True
 
     def _first_report(self, body: bytes) -> bool:

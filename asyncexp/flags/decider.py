@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
     from asyncexp.flags.current_config import CurrentConfig
     from asyncexp.flags.outbox import Outbox
+    from asyncexp.flags.profile_store import ProfileLoader, ProfileSink
 
     # Type-only circle (decider ↔ user_context): the user context calls the decider.
     from asyncexp.flags.user_context import UserContext
@@ -92,11 +93,18 @@ class Decider:
         outbox: Outbox,
         user_profile_service: UserProfileService | None,
         default_options: frozenset[str],
+        profile_loader: ProfileLoader | None = None,
+        profile_sink: ProfileSink | None = None,
     ) -> None:
         self._current = current
         self._outbox = outbox
         self._sends = outbox.has_sink
         self._ups = user_profile_service
+        # Async sticky bucketing: contexts load their profile before deciding (see
+        # asyncexp.flags.profile_store); changed ones go to the write-behind sink.
+        self.profile_loader = profile_loader
+        self._sink = profile_sink
+        self._profiles_on = user_profile_service is not None or profile_loader is not None
         self._defaults = default_options
         self._option_cache: dict[tuple[str, ...], frozenset[str]] = {}
 
@@ -123,13 +131,11 @@ class Decider:
             return Decision.empty(key, snapshot, [flag_not_found_reason(key)])
         opts = self._options(options)
         reasons: list[str] | None = [] if _INCLUDE_REASONS in opts else None
-        profile = (
-            self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
-        )
+        profile = self._profile_for(user, opts) if self._profiles_on else None
         result = evaluate_flag(config, flag, snapshot._view(), profile, reasons)
         decision = self._finish(config, flag, result, snapshot, opts, reasons, [])
         if profile is not None and profile.changed:
-            self._save_profile(profile)
+            self._save_profile(profile, user)
         return decision
 
     def decide_many(
@@ -147,9 +153,7 @@ class Decider:
         flags = config.flags
         include_reasons = _INCLUDE_REASONS in opts
         enabled_only = _ENABLED_ONLY in opts
-        profile = (
-            self._load_profile(user.user_id) if self._ups and _IGNORE_UPS not in opts else None
-        )
+        profile = self._profile_for(user, opts) if self._profiles_on else None
         view = snapshot._view()
         attrs_cache: list[list[dict[str, Any]]] = []  # visitor attributes, built once per call
         out: dict[str, Decision] = {}
@@ -166,7 +170,7 @@ class Decider:
             if decision.enabled or not enabled_only:
                 out[key] = decision
         if profile is not None and profile.changed:
-            self._save_profile(profile)
+            self._save_profile(profile, user)
         return out
 
     def _finish(
@@ -287,6 +291,20 @@ class Decider:
         )
         outbox.submit_conversion(user_event, user, event_tags)
 
+    def _profile_for(self, user: UserContext, opts: frozenset[str]) -> ProfileState | None:
+        """The profile a call decides with: the context's loaded one (decided against in
+        place, so it stays sticky within the context), else one synchronous lookup."""
+        if _IGNORE_UPS in opts:
+            return None
+        loaded = user._profile
+        if loaded is not None:
+            return ProfileState(user.user_id, loaded)
+        if self._ups is not None:
+            return self._load_profile(user.user_id)
+        if self.profile_loader is not None:
+            self.profile_loader.stats.unloaded_decides += 1
+        return None
+
     def _load_profile(self, user_id: str) -> ProfileState | None:
         """One lookup per call. A failed lookup disables the profile for this call, so
         a partial profile never overwrites the stored one (the reference saves it)."""
@@ -300,7 +318,11 @@ class Decider:
             return None
         return profile_from_lookup(user_id, found)
 
-    def _save_profile(self, profile: ProfileState) -> None:
+    def _save_profile(self, profile: ProfileState, user: UserContext) -> None:
+        if profile.bucket_map is user._profile:
+            if self._sink is not None:
+                self._sink.enqueue(profile.as_dict())  # write-behind: never blocks
+            return
         assert self._ups is not None
         try:
             self._ups.save(profile.as_dict())

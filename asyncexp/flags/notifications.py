@@ -1,4 +1,4 @@
-"""Notification listeners: CONFIG_UPDATE, DECISION, TRACK and LOG_EVENT.
+"""Notification listeners: CONFIG_UPDATE, DECISION, TRACK, LOG_EVENT and STORED_DATAFILE.
 
 Rules:
 
@@ -11,7 +11,8 @@ Rules:
   reference's arguments:
   CONFIG_UPDATE ``()``; DECISION ``(type, user_id, attributes, info)``;
   TRACK ``(event_key, user_id, attributes, event_tags, event)``;
-  LOG_EVENT ``(log_event)``.
+  LOG_EVENT ``(log_event)``; STORED_DATAFILE ``(revision, age_seconds)`` (asyncexp's
+  own: the client started on the stored datafile, see ``datafile_store=``).
 * A coroutine function's result is scheduled as a task on the running loop and
   awaited by ``drain()`` (the client drains at close). Without a running loop the
   coroutine is closed and a warning logged.
@@ -42,6 +43,7 @@ class NotificationType(StrEnum):
     DECISION = "DECISION"
     TRACK = "TRACK"
     LOG_EVENT = "LOG_EVENT"
+    STORED_DATAFILE = "STORED_DATAFILE"
 
 
 _ALIASES: dict[str, NotificationType] = {

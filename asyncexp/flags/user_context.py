@@ -60,7 +60,15 @@ def _check_options(options: object) -> None:
 class UserContext:
     """A user to decide flags for; create it with ``client.create_user_context``."""
 
-    __slots__ = ("_attributes", "_decider", "_forced", "_segment_source", "_segments", "user_id")
+    __slots__ = (
+        "_attributes",
+        "_decider",
+        "_forced",
+        "_profile",
+        "_segment_source",
+        "_segments",
+        "user_id",
+    )
 
     def __init__(
         self,
@@ -77,6 +85,8 @@ class UserContext:
         self._attributes: dict[str, Any] = _check_attributes(attributes)
         self._forced: dict[DecisionContext, ForcedDecision] = {}
         self._segments: list[str] | None = None
+        # The sticky-bucketing profile loaded by load_profile (None: not loaded).
+        self._profile: dict[str, dict[str, str]] | None = None
 
     # -- attributes ---------------------------------------------------------
     def set_attribute(self, key: str, value: Any) -> None:
@@ -116,6 +126,24 @@ class UserContext:
         """Decide every flag of the datafile, in datafile order."""
         _check_options(options)
         return self._decider.decide_many(self, None, options)
+
+    # -- sticky bucketing ---------------------------------------------------
+    async def load_profile(self) -> bool:
+        """Load this user's profile from the client's async profile store, so that the
+        next decisions (plain calls) use it; False when no store is configured or the
+        load failed (decisions then neither use nor save a profile)."""
+        loader = self._decider.profile_loader
+        if loader is None:
+            return False
+        found = await loader.load(self.user_id)
+        if found is None:
+            return False
+        self._profile = found
+        return True
+
+    @property
+    def profile_loaded(self) -> bool:
+        return self._profile is not None
 
     # -- conversions --------------------------------------------------------
     def track_event(self, event_key: str, event_tags: Mapping[str, Any] | None = None) -> None:
@@ -202,6 +230,7 @@ class UserContext:
         snap._attributes = dict(self._attributes)
         snap._forced = dict(self._forced)
         snap._segments = list(self._segments) if self._segments is not None else None
+        snap._profile = None  # the decider reads the context's own profile, not a copy
         return snap
 
     def _view(self) -> UserView:

@@ -21,6 +21,7 @@ WINGS = [
     "asyncexp.core.flags",
     "asyncexp.flags",
     "asyncexp.integrations",
+    "asyncexp.stores",
     "asyncexp.testing",
 ]
 

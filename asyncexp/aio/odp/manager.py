@@ -18,10 +18,13 @@ Rules:
   - no segments in the datafile: ``[]`` without a request (debug log);
   - otherwise the cache, then one GraphQL request (see :mod:`.segments`).
 
-  Cache key ``fs_user_id-$-<user id>``. ``RESET_CACHE`` empties the cache, skips
-  the read and saves the answer; ``IGNORE_CACHE`` skips read and save. A fetch
-  with either option may still join an identical request already in flight: that
-  answer comes from the server, not from the cache. Unknown options are ignored.
+  Cache key ``fs_user_id-$-<user id>``; with ``segments_cache=`` (an
+  :class:`~.segment_cache.AsyncSegmentCache`, e.g. shared through Redis) that
+  cache is used instead, under a key prefixed by the settings' digest.
+  ``RESET_CACHE`` empties the cache, skips the read and saves the answer;
+  ``IGNORE_CACHE`` skips read and save. A fetch with either option may still
+  join an identical request already in flight: that answer comes from the
+  server, not from the cache. Unknown options are ignored.
 * ``send_event`` is a plain call that never blocks: bad input raises
   (:mod:`.payload`); a valid event is queued, or dropped and counted in
   ``stats.events.dropped`` as ``disabled``, ``no_config`` (before the first
@@ -67,6 +70,7 @@ from asyncexp.aio.odp.fetch_task import FetchCallback, start_segment_fetch
 from asyncexp.aio.odp.manager_events import DROP_DISABLED, DROP_NO_CONFIG, OdpEvents
 from asyncexp.aio.odp.manager_segments import OdpSegments
 from asyncexp.aio.odp.messages import ThrottledLog, logger
+from asyncexp.aio.odp.segment_cache import AsyncSegmentCache
 from asyncexp.aio.odp.segments import SegmentFetcher, SegmentStats
 from asyncexp.aio.odp.state import OdpSettings, OdpState, OdpStats
 from asyncexp.aio.redaction import safe_url
@@ -108,6 +112,7 @@ class OdpManager:
         jitter: Callable[[], float] = random.random,
         id_factory: Callable[[], str] = _new_id,
         log_interval: float = 10.0,
+        segments_cache: AsyncSegmentCache | None = None,
     ) -> None:
         self._settings = OdpSettings(disabled=bool(disabled), host=host, public_key=public_key)
         self._close_timeout = close_timeout
@@ -119,6 +124,7 @@ class OdpManager:
             SegmentFetcher(transport_getter, segment_stats, log, timeout=segments_timeout),
             segment_stats,
             log,
+            shared_cache=segments_cache,
         )
         queue = OdpEventManager(
             transport_getter,

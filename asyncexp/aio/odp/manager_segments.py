@@ -1,6 +1,9 @@
 """``OdpSegments``: the ODP manager's segments part, a cache in front of one GraphQL fetcher.
 
-Rules: ``fetch`` answers from the cache, else with one (coalesced) GraphQL
+Rules: ``fetch`` answers from the cache (the in-process
+:class:`~.cache.SegmentsCache`, or a shared
+:class:`~.segment_cache.AsyncSegmentCache` when one is given: see that module),
+else with one (coalesced) GraphQL
 request, and never raises (a cancelled caller excepted); each refusal is
 counted and logged once per throttle interval. An answer is saved only if the
 settings did not change while it was fetched (the shared epoch). The part
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Collection
 from typing import Any
 
 from asyncexp.aio.odp.cache import SegmentsCache
@@ -24,7 +27,8 @@ from asyncexp.aio.odp.messages import (
     logger,
 )
 from asyncexp.aio.odp.payload import USER_ID_KEY
-from asyncexp.aio.odp.segments import OdpOption, SegmentFetcher, SegmentStats
+from asyncexp.aio.odp.segment_cache import AsyncSegmentCache, settings_digest
+from asyncexp.aio.odp.segments import OdpOption, Saver, SegmentFetcher, SegmentStats
 from asyncexp.aio.odp.state import OdpSettings
 
 __all__ = ["OdpSegments"]
@@ -40,9 +44,11 @@ class OdpSegments:
         fetcher: SegmentFetcher,
         stats: SegmentStats,
         log: ThrottledLog,
+        shared_cache: AsyncSegmentCache | None = None,
     ) -> None:
         self._settings = settings
         self.cache = cache
+        self.shared_cache = shared_cache
         self._fetcher = fetcher
         self._stats = stats
         self._log = log
@@ -77,16 +83,23 @@ class OdpSegments:
             opts = frozenset((options,) if isinstance(options, str) else options or ())
             use_cache = OdpOption.IGNORE_CACHE not in opts
             cache_key = f"{USER_ID_KEY}-$-{user_id}"
+            shared = self.shared_cache
+            if shared is not None:
+                cache_key = settings_digest(host, key, segments) + ":" + cache_key
             if OdpOption.RESET_CACHE in opts:
-                self.cache.reset()
+                await self._reset(shared)
             elif use_cache:
-                hit = self.cache.lookup(cache_key)
+                hit = (
+                    self.cache.lookup(cache_key)
+                    if shared is None
+                    else await self._get(shared, cache_key)
+                )
                 if hit is not None:
                     logger.debug("ODP cache hit. Returning segments from cache.")
                     stats.cache_hits += 1
                     stats.succeeded += 1
                     return hit
-            saver = self._saver(cache_key) if use_cache else None
+            saver = self._saver(cache_key, shared) if use_cache else None
             result = await self._fetcher.fetch(host, key, user_id, segments, saver)
             if result is not None:
                 stats.succeeded += 1
@@ -96,16 +109,50 @@ class OdpSegments:
             logger.exception(FETCH_SEGMENTS_FAILED.format("internal error"))
             return None
 
-    def _saver(self, cache_key: str) -> Callable[[tuple[str, ...]], None]:
+    def _saver(self, cache_key: str, shared: AsyncSegmentCache | None) -> Saver:
         """Save an answer under ``cache_key`` unless the settings changed meanwhile."""
         settings = self._settings
         epoch = settings.epoch
 
-        def save(segments: tuple[str, ...]) -> None:
-            if epoch == settings.epoch:
+        def save(segments: tuple[str, ...]) -> Awaitable[None] | None:
+            if epoch != settings.epoch:
+                return None
+            if shared is None:
                 self.cache.save(cache_key, segments)
+                return None
+            return self._put(shared, cache_key, segments)
 
         return save
+
+    async def _get(self, shared: AsyncSegmentCache, cache_key: str) -> list[str] | None:
+        try:
+            return await shared.lookup(cache_key)
+        except Exception:  # a shared cache that fails is a miss, never a failed fetch
+            self._cache_error("lookup")
+            return None
+
+    async def _put(
+        self, shared: AsyncSegmentCache, cache_key: str, segments: tuple[str, ...]
+    ) -> None:
+        try:
+            await shared.save(cache_key, segments)
+        except Exception:
+            self._cache_error("save")
+
+    async def _reset(self, shared: AsyncSegmentCache | None) -> None:
+        if shared is None:
+            self.cache.reset()
+            return
+        try:
+            await shared.reset()
+        except Exception:
+            self._cache_error("reset")
+
+    def _cache_error(self, what: str) -> None:
+        self._stats.cache_errors += 1
+        self._log.log(
+            logging.WARNING, "cache:" + what, "the shared segments cache failed (%s)", what
+        )
 
     def register_task(self, task: asyncio.Task[Any]) -> None:
         """Keep ``task`` referenced until it ends; ``aclose`` waits for it."""

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 RequestKey = tuple[str, str, str, tuple[str, ...]]
+Saver = Callable[[tuple[str, ...]], Awaitable[None] | None]
+"""Runs with an answer inside the shared request; an awaitable result is awaited there."""
 
 
 class OdpOption(StrEnum):
@@ -106,6 +108,8 @@ class SegmentStats:
     """The reason text of the most recent failure."""
     discarded_segments: int = 0
     """Qualified names in answers that were not asked for (or repeated): dropped, not kept."""
+    cache_errors: int = 0
+    """Shared-cache calls that failed (a lookup then misses, a save is skipped)."""
 
     def fail(self, kind: str, reason: str) -> None:
         self.failures[kind] = self.failures.get(kind, 0) + 1
@@ -122,6 +126,7 @@ class SegmentStats:
             "failures": dict(self.failures),
             "last_failure": self.last_failure,
             "discarded_segments": self.discarded_segments,
+            "cache_errors": self.cache_errors,
         }
 
 
@@ -133,7 +138,7 @@ class _Flight:
     def __init__(
         self,
         task: asyncio.Task[tuple[str, ...] | None],
-        savers: list[Callable[[tuple[str, ...]], None]],
+        savers: list[Saver],
     ) -> None:
         self.task = task
         self.savers = savers
@@ -166,7 +171,7 @@ class SegmentFetcher:
         api_key: str,
         user_id: str,
         segments: tuple[str, ...],
-        on_success: Callable[[tuple[str, ...]], None] | None = None,
+        on_success: Saver | None = None,
     ) -> list[str] | None:
         """Segments for ``user_id`` (None on failure); joins an identical request in flight.
 
@@ -178,7 +183,7 @@ class SegmentFetcher:
         flight = self._inflight.get(key)
         if flight is None:
             self._stats.requests += 1
-            savers: list[Callable[[tuple[str, ...]], None]] = []
+            savers: list[Saver] = []
             task = asyncio.get_running_loop().create_task(
                 self._request(host, api_key, user_id, segments, savers),
                 name="asyncexp-odp-segments",
@@ -202,7 +207,7 @@ class SegmentFetcher:
         api_key: str,
         user_id: str,
         segments: tuple[str, ...],
-        savers: list[Callable[[tuple[str, ...]], None]],
+        savers: list[Saver],
     ) -> tuple[str, ...] | None:
         url = host.rstrip("/") + "/v3/graphql"
         headers = {"content-type": "application/json", "x-api-key": api_key}
@@ -243,7 +248,9 @@ class SegmentFetcher:
             return None
         for save in savers:
             try:
-                save(result)
+                saved = save(result)
+                if saved is not None:  # a shared cache: saved before any caller resumes
+                    await saved
             except Exception:
                 logger.exception("saving fetched segments failed")
         return result
