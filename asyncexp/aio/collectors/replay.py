@@ -99,6 +99,8 @@ class SpoolReplayer:
         self._probes = 0
         self.passes = 0
         """Completed passes over the spool (for tests and diagnostics)."""
+        self.failed_passes = 0
+        """Passes that stopped on a failed request; in outage mode, the failed probes."""
         self.pass_done = asyncio.Event()
         """Set after each pass; tests clear it and wait for the next one."""
         self.emptied = asyncio.Event()
@@ -140,6 +142,8 @@ class SpoolReplayer:
                 self.emptied.set()
                 delay = self._interval
             else:
+                if not emptied:
+                    self.failed_passes += 1
                 self.emptied.clear()
                 delay = self._health.probe_delay(self._probes, self._jitter())
                 self._probes += 1
