@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from asyncexp.aio.datafile_source import DatafileStats
+    from asyncexp.aio.datafile_status import DatafileStatus
     from asyncexp.aio.datafile_store import DatafileStore, PollLeader
     from asyncexp.analytics.profiles import XWhen
     from asyncexp.core.flags.datafile import ProjectConfig
@@ -395,6 +396,11 @@ class Client:
     def datafile_stats(self) -> DatafileStats | None:
         """Polling counters (fetches, 304s, updates, errors by kind), when polling."""
         return self._source.stats if self._source is not None else None
+
+    @property
+    def datafile_status(self) -> DatafileStatus | None:
+        """The polling source's health (valid / interrupted, listeners), when polling."""
+        return self._source.status if self._source is not None else None
 
     # -- decisions ----------------------------------------------------------
     def create_user_context(

@@ -25,6 +25,8 @@ Rules:
   (default 300; under 30 warns). A failure waits an exponential backoff with
   jitter instead (reset by the next success), capped by the interval.
 * Large bodies are parsed in the default executor so the loop keeps running.
+* ``status`` (:mod:`asyncexp.aio.datafile_status`) says after each fetch whether
+  the source is healthy, and tells its listeners.
 * Shared state (optional): ``gate()`` is awaited before each scheduled fetch
   (not ``fetch_once``); False skips it (another worker polls), counted in
   ``stats.skipped``. ``on_new_body(body, config)`` is awaited after each new
@@ -46,6 +48,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from asyncexp.aio.datafile_status import DatafileStatus
 from asyncexp.aio.http import HttpTransport, RetryPolicy, TransportError
 from asyncexp.aio.redaction import redact, safe_url
 from asyncexp.core.flags.datafile import ProjectConfig, parse_datafile
@@ -152,6 +155,7 @@ class DatafileSource:
         self._transport: HttpTransport | None = None
         self._lock = asyncio.Lock()
         self.stats = DatafileStats()
+        self.status = DatafileStatus()  # health after each fetch: see datafile_status
 
     def __repr__(self) -> str:  # never shows the token, a password or the SDK key
         return f"DatafileSource(url={self.url!r}, authenticated={bool(self._headers)})"
@@ -178,7 +182,10 @@ class DatafileSource:
     async def fetch_once(self) -> bool:
         """Fetch now; True when the request succeeded (200 handled or 304)."""
         async with self._lock:  # never two fetches at once
-            return await self._fetch()
+            errors = dict(self.stats.errors)
+            ok = await self._fetch()
+            self.status.record(errors, self.stats.errors)
+            return ok
 
     async def _run(self) -> None:
         failures = 0
