@@ -10,12 +10,17 @@ Targets and the exceptions their APIs document (anything else is a finding):
 target      input                                               allowed
 ==========  ==================================================  ====================
 datafile    bytes to ``parse_datafile``; a parsed config is     ``ConfigError``
-            then decided for every flag, with reasons, and its
-            config view built
+            then decided for every flag, with reasons (user
+            ids with lone surrogates too), and its config view
+            built; seeds include future extensions (unknown
+            variable types, json object defaults, unknown keys)
 rules       UTF-8 text to ``compile_rule``; a compiled rule is  ``RuleSyntaxError``
             evaluated with hostile contexts
 conditions  JSON to ``compile_condition_tree``, evaluated       ``ConfigError``
-run         JSON to ``parse_experiment_run``                    ``ConfigError``
+run         JSON to ``parse_experiment_run``; a parsed run is     ``ConfigError``
+            assigned hostile entity ids and contexts
+track       bytes as Analysys ids and property values (lone     ``ValidationError``
+            surrogates included) to ``track_record``
 analysys    a ``/up`` response body to ``analysys_response_code``  none
 graphql     a GraphQL body to ``parse_segments_response``       its ``_FetchError``
 ==========  ==================================================  ====================
@@ -62,9 +67,10 @@ def _load() -> None:
     from asyncexp.aio.collectors import wire
     from asyncexp.aio.odp import segments
     from asyncexp.client import Client
-    from asyncexp.core.appconfig import rule_eval, run
+    from asyncexp.core.analytics import envelope, records
+    from asyncexp.core.appconfig import assignment, rule_eval, run
     from asyncexp.core.flags import conditions, datafile
-    from asyncexp.errors import ConfigError, RuleSyntaxError
+    from asyncexp.errors import ConfigError, RuleSyntaxError, ValidationError
     from asyncexp.testing import CapturingCollector
 
     _imported.update(
@@ -78,6 +84,10 @@ def _load() -> None:
         parse_datafile=datafile.parse_datafile,
         ConfigError=ConfigError,
         RuleSyntaxError=RuleSyntaxError,
+        ValidationError=ValidationError,
+        assign=assignment.assign,
+        track_record=records.track_record,
+        RecordSettings=envelope.RecordSettings,
         CapturingCollector=CapturingCollector,
     )
 
@@ -88,7 +98,10 @@ CONTEXTS: list[dict[str, Any]] = [
     {"age": math.nan, "country": "US", "plan": {"a": 1}, "ts": datetime(2024, 1, 1)},
     {"age": "65", "country": "TRUE", "ts": "2024-01-31T00:00:00Z", "d": date(2024, 1, 1)},
     {"age": 30, "version": "1.2.3-beta", "flag": True, "x": [[[]]], "tz": datetime.now(UTC)},
+    # lone surrogates (json.loads of a request, a 0xFF header byte) and 4 KiB values
+    {"id": "\ud800", "country": "x\udfff", "email": "ab" * 2048, "plan": ["\ud800"]},
 ]
+USER_IDS = ["fuzz", "\ud800", "\udfff\ud800x", "é" * 300]
 
 
 def _datafile(data: bytes) -> None:
@@ -99,8 +112,8 @@ def _datafile(data: bytes) -> None:
         return
     client = m["Client"](collector=m["CapturingCollector"]())
     client._current.apply(config)
-    for attributes in CONTEXTS:
-        user = client.create_user_context("fuzz", attributes)
+    for user_id, attributes in zip(USER_IDS * 2, CONTEXTS, strict=False):
+        user = client.create_user_context(user_id, attributes)
         user.set_qualified_segments(["vip"])
         user.decide_all(["INCLUDE_REASONS"])
     for key in list(config.events)[:2]:
@@ -143,8 +156,30 @@ def _run(data: bytes) -> None:
     except (ValueError, RecursionError):
         return
     try:
-        m["parse_experiment_run"](doc)
+        run = m["parse_experiment_run"](doc)
     except m["ConfigError"]:
+        return
+    for entity, context in zip(USER_IDS, CONTEXTS, strict=False):
+        m["assign"](run, entity, context)
+
+
+_SETTINGS: list[Any] = []
+
+
+def _track(data: bytes) -> None:
+    m = _imported
+    if not _SETTINGS:
+        _SETTINGS.append(m["RecordSettings"](app_key="fuzz", reserved_keys=1))
+    text = data.decode("utf-8", "surrogateescape")  # each invalid byte: a lone surrogate
+    half = len(text) // 2
+    props: dict[str, Any] = {"label": text[half:], "tags": [text[:half]], "$record_id": "x"}
+    if data[:1] != b"r":
+        props.pop("$record_id")
+    try:
+        m["track_record"](
+            _SETTINGS[0], text[:half] or "id", "Fuzz", props, {}, None, False, None, 10**12, []
+        )
+    except m["ValidationError"]:
         return
 
 
@@ -167,6 +202,7 @@ TARGETS: dict[str, Target] = {
     "rules": _rules,
     "conditions": _conditions,
     "run": _run,
+    "track": _track,
     "analysys": _analysys,
     "graphql": _graphql,
 }
@@ -185,7 +221,13 @@ def seeds(target: str) -> list[bytes]:
         with_holdouts["holdouts"] = [holdout("h1", "global", traffic=500)]
         with_holdouts["localHoldouts"] = [holdout("h2", "local", includedRules=["exp_checkout"])]
         with_holdouts["experiments"][0]["type"] = "fr"
-        return [json.dumps(doc).encode(), json.dumps(with_holdouts).encode()]
+        future = base_datafile()  # what a newer Optimizely may send: degrades, never refuses
+        future["featureFlags"][0]["variables"] += [
+            {"id": "9001", "key": "f", "type": "future_type", "defaultValue": "raw"},
+            {"id": "9002", "key": "j", "type": "json", "defaultValue": {"a": [1]}},
+        ]
+        future["aFutureSection"] = {"x": 1}
+        return [json.dumps(d).encode() for d in (doc, with_holdouts, future)]
     if target == "rules":
         return [
             rule.encode()
@@ -194,6 +236,7 @@ def seeds(target: str) -> list[bytes]:
                 '(or (begins_with $id "a") (not (exists key::"x")) (lt $ts 2024-01-31T00:00Z))',
                 '(matches in::$email pattern::"^[a-z]+@example\\\\.com$")',
                 '(split pct::33.3 by::$id seed::"s")',
+                '(or (matches in::$email pattern::"((a|b)?){100}c") (matches $id "\\\\w+$"))',
                 "(and (gt $score 1.5e3) (lte $n -7) (eq $flag true))",
             )
         ]
@@ -215,7 +258,14 @@ def seeds(target: str) -> list[bytes]:
     if target == "run":
         from tests.appconfig_samples import run_dict
 
-        return [json.dumps(run_dict(), default=str).encode()]
+        unknown = run_dict(TreatmentOverrides={"SDK_UNKNOWN_MEMBER": {"name": "S3Location"}})
+        unknown["ExperimentDefinitionSnapshot"]["Control"]["FlagValue"]["AttributeValues"] = {
+            "color": {"SDK_UNKNOWN_MEMBER": {"name": "MapValue"}},
+            "size": {"NumberValue": 1},
+        }
+        return [json.dumps(r, default=str).encode() for r in (run_dict(), unknown)]
+    if target == "track":
+        return [b"user-1 plain", b"s\xed\xa0\x80 lone", b"r\xff\xfe bytes", "é€😀".encode()]
     if target == "analysys":
         from asyncexp.aio.collectors.wire import ANALYSYS_SUCCESS_BODY
 
@@ -326,11 +376,19 @@ DICTIONARY: dict[str, list[bytes]] = {
                 "qualified",
                 "exact",
                 "semver_lt",
+                "future_type",
+                "defaultValue",
+                "json",
             )
         ),
     ],
     "conditions": [*_JSON_TOKENS, b'"and"', b'"or"', b'"not"', b'"semver_eq"', b'"exists"'],
-    "run": [*_JSON_TOKENS, b'"Weight"', b'"StartedAt"', b'"ExposurePercentage"', b"1e400"],
+    "run": [
+        *_JSON_TOKENS,
+        *(b'"Weight"', b'"StartedAt"', b'"ExposurePercentage"', b"1e400"),
+        *(b'"SDK_UNKNOWN_MEMBER"', b'"Inline"', b'"AttributeValues"', b'"StringValue"'),
+    ],
+    "track": [b"\xed\xa0\x80", b"\xff", b"$record_id", "😀".encode()],
     "analysys": [b"H4sI", b'{"code":', b"200", b"=="],
     "graphql": [*_JSON_TOKENS, b'"errors"', b'"extensions"', b'"edges"', b'"node"'],
 }
