@@ -52,7 +52,8 @@ async def main(redis_url: str, cdn_url: str, interval: float, lease_ttl: float) 
         while line := (await reader.readline()).decode().strip():
             if line == "stats":
                 shared = client.shared_datafile
-                assert shared is not None and client.datafile_stats is not None
+                assert shared is not None
+                assert client.datafile_stats is not None
                 emit(
                     event="stats",
                     fetches=client.datafile_stats.fetches,
