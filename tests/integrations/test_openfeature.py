@@ -16,7 +16,7 @@ import pytest
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
-from openfeature.exception import ErrorCode
+from openfeature.exception import ErrorCode, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import ProviderStatus
@@ -314,7 +314,9 @@ def test_targeting_key_from_the_api_level_context_is_used(flags: Any) -> None:
 def test_no_datafile_yet_is_provider_not_ready() -> None:
     # construction does no I/O: this client simply has no config until started
     client = Client(datafile_url="http://127.0.0.1:9/datafile.json")
-    api.set_provider_and_wait(AsyncExpProvider(client))
+    with pytest.raises(ProviderNotReadyError):  # initialize: no datafile, never READY
+        api.set_provider_and_wait(AsyncExpProvider(client, init_timeout=0))
+    assert api.get_client().get_provider_status() == ProviderStatus.ERROR
     details = api.get_client().get_float_details("checkout.price", 2.5, TREATMENT)
     assert_error(details, ErrorCode.PROVIDER_NOT_READY, 2.5)
 
@@ -534,9 +536,13 @@ async def test_owned_client_shutdown_from_a_thread_waits_for_the_close(
     client: Client, collector: CapturingCollector
 ) -> None:
     provider = AsyncExpProvider(client, owns_client=True)
-    api.set_provider_and_wait(provider)  # on the loop thread: the start is scheduled
+    # on the loop thread the start can only be scheduled: not READY before it ran
+    with pytest.raises(ProviderNotReadyError, match="READY follows its start"):
+        api.set_provider_and_wait(provider)
+    assert api.get_client().get_provider_status() == ProviderStatus.ERROR
     await provider.wait_client()
     assert collector.started
+    assert api.get_client().get_provider_status() == ProviderStatus.READY
     await asyncio.to_thread(provider.shutdown)
     assert client.closed
     assert collector.closed
