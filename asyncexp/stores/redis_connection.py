@@ -4,7 +4,8 @@ Rules:
 
 * Construction does no I/O and imports nothing: redis-py is imported by
   ``start()``; without it ``MissingExtraError`` names ``asyncexp[redis]``.
-* One pool per connection object, created by the first ``start()`` and closed
+* One pool per connection object (``max_connections``, default 32; a call
+  beyond it waits for a free connection within its timeout), created by the first ``start()`` and closed
   by the matching last ``aclose()`` (each store of a client starts and closes
   it once, so a connection shared by the stores of one client is one pool).
 * Every command runs under ``op_timeout`` seconds (``asyncio.wait_for`` on top
@@ -120,8 +121,11 @@ class RedisConnection:
         if self._client is not None:
             return
         aioredis = load_redis()
-        pool = aioredis.ConnectionPool.from_url(
+        # Blocking: beyond max_connections a call waits for a free connection (within its
+        # timeout) instead of failing at once.
+        pool = aioredis.BlockingConnectionPool.from_url(
             self._url,
+            timeout=self.op_timeout,
             socket_timeout=self.op_timeout,
             socket_connect_timeout=self._connect_timeout,
             max_connections=self._max_connections,
