@@ -55,6 +55,8 @@ class DatafileHost(_Recorder):
         super().__init__()
         self.datafile = datafile
         self.failing = False
+        self.gate = asyncio.Event()  # cleared: answers wait until it is set again
+        self.gate.set()
         self._ssl = ssl_context
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
@@ -63,6 +65,7 @@ class DatafileHost(_Recorder):
 
     async def _handle(self, request: web.Request) -> web.Response:
         await self.note(request)
+        await self.gate.wait()
         if self.failing:
             return web.Response(status=503, text="down")
         return web.json_response(self.datafile)
@@ -78,6 +81,7 @@ class DatafileHost(_Recorder):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.gate.set()
         await self._runner.cleanup()
 
     @property

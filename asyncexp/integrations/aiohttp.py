@@ -20,6 +20,10 @@ the cleanup after in-flight handlers finished (within aiohttp's
 Cleanup contexts exit in reverse order: call ``setup_client`` before adding
 contexts that use the client, so they still have it while they shut down.
 aiohttp is a dependency of asyncexp itself, so this module needs no extra.
+
+Push updates: ``setup_webhook(app, "/webhooks/optimizely", secret=...)`` (after
+``setup_client``) answers Optimizely's datafile webhook: verified, then a refresh in
+the background (see :mod:`asyncexp.integrations.webhook`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,13 @@ from aiohttp import web
 from asyncexp.client import Client
 from asyncexp.errors import ArgumentTypeError, ClientStateError
 from asyncexp.integrations.asgi import ClientSource, managed_client
+from asyncexp.integrations.webhook import (
+    DEFAULT_MAX_BODY_BYTES,
+    SIGNATURE_HEADER,
+    WebhookReceiver,
+)
 
-__all__ = ["CLIENT_KEY", "ClientSource", "get_client", "setup_client"]
+__all__ = ["CLIENT_KEY", "ClientSource", "get_client", "setup_client", "setup_webhook"]
 
 logger = logging.getLogger("asyncexp.integrations.aiohttp")
 
@@ -90,3 +99,45 @@ def get_client(request: web.Request, key: web.AppKey[Client] = CLIENT_KEY) -> Cl
             "the app with web.run_app, an AppRunner or a TestServer"
         )
     return client
+
+
+def setup_webhook(
+    app: web.Application,
+    path: str,
+    *,
+    secret: str | bytes,
+    key: web.AppKey[Client] = CLIENT_KEY,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> WebhookReceiver:
+    """Answer Optimizely's datafile webhook with a POST route at ``path``.
+
+    A request signed with ``secret`` is answered 202 and the client under ``key``
+    refreshes in a task the returned receiver owns; unsigned 401, wrongly signed
+    403, too large 413. Call after :func:`setup_client`: its cleanup cancels the
+    pending refreshes before the client closes.
+    """
+    if not isinstance(app, web.Application):
+        raise ArgumentTypeError(f"app must be an aiohttp web.Application, not {type(app).__name__}")
+    receiver = WebhookReceiver(secret, max_body_bytes=max_body_bytes)
+
+    async def asyncexp_webhook(request: web.Request) -> web.Response:
+        if receiver.too_large(request.content_length):
+            return web.Response(status=413, text="body too large")
+        body = await request.content.read(receiver.max_body_bytes + 1)
+        if len(body) > receiver.max_body_bytes:
+            receiver.too_large(len(body))
+            return web.Response(status=413, text="body too large")
+        status = receiver.verify(body, request.headers.get(SIGNATURE_HEADER))
+        if status != 202:
+            text = "missing signature" if status == 401 else "invalid signature"
+            return web.Response(status=status, text=text)
+        receiver.schedule(get_client(request, key))
+        return web.Response(status=202, text="refresh scheduled")
+
+    async def asyncexp_webhook_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await receiver.aclose()
+
+    app.router.add_post(path, asyncexp_webhook)
+    app.cleanup_ctx.append(asyncexp_webhook_ctx)
+    return receiver

@@ -26,6 +26,11 @@ Pass a factory rather than a client when the lifespan may run more than once
 (for example a test entering ``TestClient(app)`` twice): a closed client cannot
 be started again.
 
+Push updates: mount ``asgi_webhook(secret=...)`` (from
+:mod:`asyncexp.integrations.webhook`) at the webhook's path, e.g.
+``Mount("/webhooks/optimizely", app=asgi_webhook(secret))``; it finds the lifespan's
+client under ``key``.
+
 Quart has no ``lifespan=`` argument; use :func:`managed_client` with
 ``while_serving``::
 
