@@ -18,7 +18,7 @@ from aiohttp import web
 
 from asyncexp.testing import LoopbackSite
 
-__all__ = ["DatafileHost", "ForwardProxy", "Seen"]
+__all__ = ["ConnectProxy", "DatafileHost", "ForwardProxy", "Seen"]
 
 
 @dataclass
@@ -146,3 +146,61 @@ class ForwardProxy(_Recorder):
 
     def urls(self) -> list[str]:
         return [s.url for s in self.seen]
+
+
+class ConnectProxy:
+    """An HTTPS proxy: answers ``CONNECT host:port`` and pipes bytes both ways, so the
+    TLS session is end to end (the proxy sees only the target it was asked for)."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            request = await reader.readuntil(b"\r\n\r\n")
+            method, target, _ = request.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            if method != "CONNECT":
+                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+                return
+            self.targets.append(target)
+            host, _, port = target.rpartition(":")
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            self._writers.add(up_writer)
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await writer.drain()
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> ConnectProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()

@@ -12,7 +12,7 @@ import trustme
 from asyncexp import BatchCollector, Client, ConfigError, HttpSettings
 from asyncexp.aio.http import HttpTransport, TransportError
 from asyncexp.testing import DatafileBuilder, IngestionServer
-from tests.local_servers import DatafileHost, ForwardProxy
+from tests.local_servers import ConnectProxy, DatafileHost, ForwardProxy
 
 
 def datafile() -> DatafileBuilder:
@@ -136,6 +136,19 @@ async def test_custom_ca_file(tls_host: DatafileHost, ca_file: Path) -> None:
     async with Client(datafile_url=tls_host.url, http=HttpSettings(ca_file=ca_file)) as client:
         assert client.config is not None
         assert client.config.revision == "3"
+
+
+async def test_https_through_a_connect_proxy_with_the_corporate_ca(
+    tls_host: DatafileHost, ca_file: Path
+) -> None:
+    async with ConnectProxy() as proxy:
+        settings = HttpSettings(proxy=proxy.url, ca_file=ca_file, trust_env=False)
+        async with Client(datafile_url=tls_host.url, http=settings) as client:
+            assert client.config is not None
+            assert client.config.revision == "3"
+    port = tls_host.url.split(":")[2].split("/")[0]
+    assert proxy.targets == [f"127.0.0.1:{port}"]  # tunnelled: TLS end to end
+    assert tls_host.gets == 1
 
 
 async def test_custom_ssl_context(tls_host: DatafileHost, ca: trustme.CA) -> None:
