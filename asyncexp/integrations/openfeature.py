@@ -220,25 +220,30 @@ class AsyncExpProvider(AbstractProvider):
         client = self._client
         self._subscribe()
         if client.closed:
-            self._end_init()
+            self._end_init(failed=True)
             raise ProviderFatalError("the asyncexp client is closed")
-        on_loop_thread = False
+        # A thread running an event loop must not block: the datafile could never come.
+        on_loop_thread = _running_loop() is not None
         if self._loop is not None:
-            on_loop_thread = _running_loop() is self._loop
             try:
                 self._on_client_loop(client.start(), on_started=self._client_started)
             except Exception as exc:
-                self._end_init()
+                self._end_init(failed=True)
                 raise ProviderFatalError(f"starting the asyncexp client failed: {exc}") from exc
         if client.config is None and client.datafile_status is None:
-            self._end_init()
+            self._end_init(failed=True)
             raise ProviderFatalError("the asyncexp client has no datafile and no datafile source")
         if client.config is None and not on_loop_thread:
             self._has_config.wait(self._init_timeout)
         if not self._end_init():
-            if on_loop_thread and self._loop is not None:
+            if on_loop_thread and self._loop is not None and client.config is not None:
                 raise ProviderNotReadyError(
                     "the asyncexp client is starting on this loop; READY follows its start"
+                )
+            if on_loop_thread:
+                raise ProviderNotReadyError(
+                    "no datafile yet (initialize ran on an event loop thread, so it could "
+                    "not wait); READY follows the first one"
                 )
             raise ProviderNotReadyError(
                 f"no datafile within {self._init_timeout:g}s; READY follows the first one"
@@ -281,12 +286,12 @@ class AsyncExpProvider(AbstractProvider):
             status.remove_listener(self._status_listener)
         self._status_listener = None
 
-    def _end_init(self) -> bool:
+    def _end_init(self, *, failed: bool = False) -> bool:
         """initialize is ending: True (READY, the SDK emits it) or False (ERROR).
         Decided under the lock, so an update arriving now is never lost."""
         with self._lock:
             self._initialized = True
-            ready = self._client.config is not None and self._started
+            ready = not failed and self._client.config is not None and self._started
             self._state = "ready" if ready else "error"
             return ready
 

@@ -297,3 +297,17 @@ async def test_a_new_revision_sends_the_impression_again(host: DatafileHost) -> 
 def test_bad_options_raise_config_error(kwargs: dict[str, Any], name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         AsyncExpProvider(Client(datafile=flags().build()), **kwargs)
+
+
+async def test_initialize_on_the_loop_thread_never_blocks_it(
+    host: DatafileHost, events: Events
+) -> None:
+    host.failing = True
+    async with polling_client(host, ready_timeout=0) as client:
+        # called from the loop itself (with a huge bound): it cannot wait, so it says so
+        with pytest.raises(ProviderNotReadyError, match="could not wait"):
+            api.set_provider_and_wait(AsyncExpProvider(client, init_timeout=3600))
+        assert (await events.next())[0] == ProviderEvent.PROVIDER_ERROR
+        host.failing = False
+        await client.refresh()
+        assert (await events.next())[0] == ProviderEvent.PROVIDER_READY
