@@ -200,8 +200,11 @@ class Client:
         self._saver: ProfileSaver | None = None
         if profile_store is not None:
             options = dict(profile_options or {})
-            load_timeout = float(options.pop("load_timeout", 0.5))
-            self._profiles = ProfileLoader(profile_store, load_timeout=load_timeout)
+            self._profiles = ProfileLoader(
+                profile_store,
+                load_timeout=float(options.pop("load_timeout", 0.5)),
+                batch_size=int(options.pop("load_batch_size", 100)),
+            )
             self._saver = ProfileSaver(profile_store.save, **options)
             self._stores.add(profile_store)
         self._decider = Decider(

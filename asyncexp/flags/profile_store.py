@@ -11,7 +11,8 @@ Rules:
 * Decisions never await: ``await user.load_profile()`` (or
   ``await client.create_user_context_async(...)``, or ``client.load_profiles``
   for many users with one ``lookup_many``) reads the profile once, under
-  ``load_timeout``; ``decide`` then uses that in-memory profile and hands a
+  ``load_timeout``; single loads started together are sent as batches of
+  ``batch_size``; ``decide`` then uses that in-memory profile and hands a
   changed one to the :class:`ProfileSink` (a write-behind saver, see
   :mod:`asyncexp.aio.profile_saver`), which never blocks.
 * A missing profile loads as empty (new assignments are saved). A failed or
@@ -46,6 +47,7 @@ __all__ = [
 logger = logging.getLogger("asyncexp.profiles")
 
 MAX_ENTRIES = 10_000
+_FAILED = object()  # a load that failed or timed out (never an exception nobody retrieves)
 
 
 class AsyncProfileStore(Protocol):
@@ -109,22 +111,63 @@ class ProfileLoader:
         *,
         load_timeout: float = 0.5,
         max_entries: int = MAX_ENTRIES,
+        batch_size: int = 100,
     ) -> None:
         self.store = store
         self._timeout = load_timeout
         self._max_entries = max_entries
+        self._batch_size = max(1, batch_size)
+        self._queued: dict[str, asyncio.Future[object]] = {}
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self.stats = ProfileLoadStats()
 
     async def load(self, user_id: str) -> dict[str, dict[str, str]] | None:
-        """The bucket map of ``user_id`` ({} when none is stored); None when unavailable."""
+        """The bucket map of ``user_id`` ({} when none is stored); None when unavailable.
+
+        Loads started in the same loop iteration go to the store as one ``lookup_many``
+        (at most ``batch_size`` users each), so a burst of requests costs a few round
+        trips, not one each; two loads of one user share the read."""
         self.stats.loads += 1
+        future = self._queued.get(user_id)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = self._queued[user_id] = loop.create_future()
+            if len(self._queued) >= self._batch_size:
+                self._flush()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
         try:
-            found = await asyncio.wait_for(self.store.lookup(user_id), self._timeout)
-        except Exception as exc:  # TimeoutError and every store failure: no profile
+            found = await asyncio.wait_for(asyncio.shield(future), self._timeout)
+        except TimeoutError:
+            found = _FAILED
+        if found is _FAILED:
             self.stats.failed += 1
-            logger.debug('Loading the user profile of "%s" failed: %r', user_id, exc)
             return None
         return self._read(user_id, found)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._queued = self._queued, {}
+        if batch:
+            task = asyncio.get_running_loop().create_task(
+                self._lookup(batch), name="asyncexp-profile-load"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _lookup(self, batch: dict[str, asyncio.Future[object]]) -> None:
+        try:
+            found: Mapping[str, object] = await asyncio.wait_for(
+                self.store.lookup_many(list(batch)), self._timeout
+            )
+        except Exception as exc:  # TimeoutError and every store failure: no profile
+            logger.debug("Loading %d user profile(s) failed: %r", len(batch), exc)
+            found = dict.fromkeys(batch, _FAILED)
+        for user_id, future in batch.items():
+            if not future.done():
+                future.set_result(found.get(user_id))
 
     async def load_many(
         self, user_ids: Iterable[str]

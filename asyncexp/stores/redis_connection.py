@@ -5,9 +5,10 @@ Rules:
 * Construction does no I/O and imports nothing: redis-py is imported by
   ``start()``; without it ``MissingExtraError`` names ``asyncexp[redis]``.
 * One pool per connection object (``max_connections``, default 32; a call
-  beyond it waits for a free connection within its timeout), created by the first ``start()`` and closed
-  by the matching last ``aclose()`` (each store of a client starts and closes
-  it once, so a connection shared by the stores of one client is one pool).
+  beyond it waits for a free connection within its timeout), created by the
+  first ``start()`` and closed by the matching last ``aclose()`` (each store
+  of a client starts and closes it once, so a connection shared by the stores
+  of one client is one pool).
 * Every command runs under ``op_timeout`` seconds (``asyncio.wait_for`` on top
   of redis-py's socket timeouts). A failure (timeout, refused connection,
   a Redis error) raises :class:`StoreUnavailableError` to the store, is counted

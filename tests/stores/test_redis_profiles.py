@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -204,6 +205,22 @@ async def test_many_profiles_load_with_one_batched_lookup(redis_server: RedisSer
         assert stats is not None
         assert (stats["found"], stats["missing"]) == (3, 1)
     assert not connection.started  # the pool is closed with the client
+
+
+async def test_loads_started_together_are_one_round_trip(redis_server: RedisServer) -> None:
+    connection = RedisConnection(redis_server.url)
+    async with Client(datafile=sticky_text("A"), profile_store=RedisProfileStore(connection)) as c:
+        calls = connection.stats.calls
+        users = await asyncio.gather(
+            *(c.create_user_context_async(f"g{n % 40}") for n in range(50))
+        )
+        assert all(u.profile_loaded for u in users)
+        assert connection.stats.calls == calls + 1  # one lookup_many for 40 distinct users
+        users[0].decide(STICKY_FLAG)
+        assert users[0]._profile is not users[40]._profile  # same user, separate contexts
+        stats = c.profile_stats
+        assert stats is not None
+        assert stats["loads"] == stats["missing"] == 50
 
 
 async def test_decisions_on_an_unloaded_context_neither_read_nor_save(
