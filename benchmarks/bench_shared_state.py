@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import statistics
@@ -50,6 +51,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def per_call_us(users: list[Any], rounds: int) -> float:
+    gc.collect()
     results = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -87,6 +89,13 @@ async def bench_profiles(url: str, users: int, rounds: int) -> dict[str, Any]:
         await saver.wait_idle()
         out["write_behind_drain_s"] = time.perf_counter() - start
         out["saved"] = saver.stats.saved
+        del fresh
+        loaded = [client.create_user_context(f"u{n}") for n in range(1000)]
+        await client.load_profiles(loaded)
+        assert all(u.profile_loaded for u in loaded)
+        before = saver.stats.enqueued
+        out["decide_with_loaded_redis_profile_us"] = per_call_us(loaded, rounds)
+        assert saver.stats.enqueued == before  # sticky: nothing new to save
 
         # Loads, one after the other.
         sequential = []
@@ -127,12 +136,6 @@ async def bench_profiles(url: str, users: int, rounds: int) -> dict[str, Any]:
             "per_batch_p99": pct(batches, 0.99) * 1e3,
             "per_user_us": sum(batches) / users * 1e6,
         }
-        loaded = [client.create_user_context(f"u{n}") for n in range(1000)]
-        await client.load_profiles(loaded)
-        assert all(u.profile_loaded for u in loaded)
-        before = saver.stats.enqueued
-        out["decide_with_loaded_redis_profile_us"] = per_call_us(loaded, rounds)
-        assert saver.stats.enqueued == before  # sticky: nothing new to save
         stats = client.profile_stats
         assert stats is not None
         out["found"] = stats["found"]
