@@ -90,7 +90,7 @@ async def bench_profiles(url: str, users: int, rounds: int) -> dict[str, Any]:
         out["write_behind_drain_s"] = time.perf_counter() - start
         out["saved"] = saver.stats.saved
         del fresh
-        loaded = [client.create_user_context(f"u{n}") for n in range(1000)]
+        loaded = [client.create_user_context(f"u{n}") for n in range(min(users, 1000))]
         await client.load_profiles(loaded)
         assert all(u.profile_loaded for u in loaded)
         before = saver.stats.enqueued
