@@ -109,6 +109,7 @@ __all__ = [
     "OptimizelyDecideOption",
     "OptimizelyNotificationCenter",
     "OptimizelyUserContext",
+    "enums",
 ]
 
 logger = logging.getLogger("asyncexp.compat.optimizely")
@@ -144,6 +145,18 @@ class DecisionNotificationTypes:
     FEATURE_TEST = "feature-test"
     FEATURE_VARIABLE = "feature-variable"
     FLAG = "flag"
+
+
+class _Enums:
+    """``enums.NotificationTypes`` / ``enums.DecisionNotificationTypes``, as the
+    reference's ``optimizely.helpers.enums`` spells them."""
+
+    NotificationTypes = NotificationTypes
+    DecisionNotificationTypes = DecisionNotificationTypes
+
+
+enums = _Enums()
+"""Replaces ``from optimizely.helpers import enums`` for the notification names."""
 
 
 class LogEvent:

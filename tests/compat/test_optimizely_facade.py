@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,8 @@ class FacadePair:
     our_notes: list[tuple[Any, ...]] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     compared: int = 0
+    rule_types: Counter[str] = field(default_factory=Counter)  # of the impressions compared
+    note_types: Counter[str] = field(default_factory=Counter)  # of the DECISION notifications
 
     def call(self, what: str, method: str, *args: Any) -> Any:
         """Call ``method`` on both; compare results, events and DECISION notifications."""
@@ -72,6 +75,7 @@ class FacadePair:
         self.expect(f"{what}: result", ref, ours)
         self.compare_events(what)
         self.expect(f"{what}: notifications", self.ref_notes, self.our_notes)
+        self.note_types.update(note[0] for note in self.ref_notes)
         self.ref_notes.clear()
         self.our_notes.clear()
         return ours
@@ -83,6 +87,12 @@ class FacadePair:
         our_urls = [e.context.endpoint for e in self.collector.events]
         self.dispatcher.events.clear()
         self.collector.items.clear()
+        self.rule_types.update(
+            decision["metadata"]["rule_type"]
+            for batch in ref
+            for visitor in batch["visitors"]
+            for decision in visitor["snapshots"][0].get("decisions", [])
+        )
         if len(ref) != len(ours) or not same(ref, ours, ordered=False):
             self.mismatches.append(
                 f"{what}: events\n    reference: {ref!r}\n    asyncexp:  {ours!r}"
@@ -225,17 +235,45 @@ def _run_user(
 @pytest.mark.parametrize("seed", SEEDS)
 def test_pre_decide_api_matches_reference(make_facade_pair: MakeFacadePair, seed: int) -> None:
     datafile = generate_datafile(seed, sendFlagDecisions=seed % 2 == 0)
+    detached = seed % 3 == 0
+    if detached:  # experiments that belong to no flag: "ab-test" decisions
+        for flag in datafile["featureFlags"][::2]:
+            flag["experimentIds"] = []
     pair = make_facade_pair(datafile)
     rng = random.Random(seed)
-    activated = 0
     for spec in generate_users(datafile, seed, USERS_PER_DATAFILE):
         before = pair.compared
         _run_user(pair, datafile, spec, rng, seed)
         assert pair.compared > before
-    for key in _experiment_keys(datafile):
-        activated += pair.facade.get_variation(key, "someone") is not None
     pair.assert_no_mismatches()
     assert pair.compared > USERS_PER_DATAFILE * 10
+    assert pair.rule_types["experiment"] > 0  # activate's impressions were compared
+    assert pair.note_types["feature"] > 0
+    assert pair.note_types["feature-variable"] > 0
+    if detached:
+        assert pair.note_types["ab-test"] > 0
+
+
+def test_the_differential_cases_cover_every_kind_of_decision(
+    make_facade_pair: MakeFacadePair,
+) -> None:
+    """Across the seeds, impressions of every rule type and every DECISION type show up."""
+    rule_types: Counter[str] = Counter()
+    note_types: Counter[str] = Counter()
+    for seed in (0, 3, 4):
+        datafile = generate_datafile(seed, sendFlagDecisions=True)
+        for flag in datafile["featureFlags"][::2]:
+            flag["experimentIds"] = []
+        pair = make_facade_pair(datafile)
+        rng = random.Random(seed)
+        for spec in generate_users(datafile, seed, USERS_PER_DATAFILE):
+            _run_user(pair, datafile, spec, rng, seed)
+        pair.assert_no_mismatches()
+        rule_types += pair.rule_types
+        note_types += pair.note_types
+    assert {"experiment", "feature-test", "rollout"} <= set(rule_types)
+    assert {"ab-test", "feature-test", "feature", "feature-variable"} <= set(note_types)
+    assert "all-feature-variables" in note_types
 
 
 @pytest.mark.parametrize("seed", range(100, 104))
