@@ -245,7 +245,8 @@ class Decider:
             config.event_context,
             user_id=user.user_id,
             attributes=attrs,
-            layer_id=rule.layer_id if rule is not None else None,
+            # A holdout's campaign is its own id, even with a layerId (as the reference).
+            layer_id=rule.layer_id if rule is not None and rule.kind != "holdout" else None,
             experiment_id=rule.id if rule is not None else None,
             variation_id=variation.id if variation is not None else None,
             flag_key=flag.key,
