@@ -4,7 +4,9 @@
 ``ProjectConfigView``; it does no I/O and is meant to be built once per
 revision, on first use. Attribute names are the reference's snake_case ones;
 ``to_dict()`` gives the camelCase form of the OptimizelyConfig / EyeofcloudConfig
-object model (``config['featuresMap']``), as fresh plain dicts and lists.
+object model as fresh plain dicts and lists, and every view also reads by those
+camelCase keys (``config['featuresMap'][key]['deliveryRules']``, see
+``config_view_audiences.KeyedView``).
 
 Rules (reference §8, optimizely-sdk 5.7.0):
 
@@ -43,12 +45,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.core.flags.entities import FeatureFlag, Rule, VariableDef, Variation
 from asyncexp.flags.config_view_audiences import (
     AudienceView,
+    KeyedView,
     build_audience_views,
     render_audiences,
 )
@@ -67,22 +70,36 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class VariableView:
+class VariableView(KeyedView):
     id: str
     key: str
     type: str
     value: str
+
+    _KEYS: ClassVar[Mapping[str, str]] = {
+        "id": "id",
+        "key": "key",
+        "type": "type",
+        "value": "value",
+    }
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "key": self.key, "type": self.type, "value": self.value}
 
 
 @dataclass(frozen=True, slots=True)
-class VariationView:
+class VariationView(KeyedView):
     id: str
     key: str
     feature_enabled: bool | None
     variables_map: Mapping[str, VariableView]
+
+    _KEYS: ClassVar[Mapping[str, str]] = {
+        "id": "id",
+        "key": "key",
+        "featureEnabled": "feature_enabled",
+        "variablesMap": "variables_map",
+    }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,11 +111,18 @@ class VariationView:
 
 
 @dataclass(frozen=True, slots=True)
-class ExperimentView:
+class ExperimentView(KeyedView):
     id: str
     key: str
     audiences: str
     variations_map: Mapping[str, VariationView]
+
+    _KEYS: ClassVar[Mapping[str, str]] = {
+        "id": "id",
+        "key": "key",
+        "audiences": "audiences",
+        "variationsMap": "variations_map",
+    }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,13 +134,22 @@ class ExperimentView:
 
 
 @dataclass(frozen=True, slots=True)
-class FeatureView:
+class FeatureView(KeyedView):
     id: str
     key: str
     experiment_rules: tuple[ExperimentView, ...]
     delivery_rules: tuple[ExperimentView, ...]
     variables_map: Mapping[str, VariableView]
     experiments_map: Mapping[str, ExperimentView]  # deprecated in the reference too
+
+    _KEYS: ClassVar[Mapping[str, str]] = {
+        "id": "id",
+        "key": "key",
+        "experimentRules": "experiment_rules",
+        "deliveryRules": "delivery_rules",
+        "experimentsMap": "experiments_map",
+        "variablesMap": "variables_map",
+    }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,26 +163,34 @@ class FeatureView:
 
 
 @dataclass(frozen=True, slots=True)
-class AttributeView:
+class AttributeView(KeyedView):
     id: str
     key: str
+
+    _KEYS: ClassVar[Mapping[str, str]] = {"id": "id", "key": "key"}
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "key": self.key}
 
 
 @dataclass(frozen=True, slots=True)
-class EventView:
+class EventView(KeyedView):
     id: str
     key: str
     experiment_ids: tuple[str, ...]
+
+    _KEYS: ClassVar[Mapping[str, str]] = {
+        "id": "id",
+        "key": "key",
+        "experimentIds": "experiment_ids",
+    }
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "key": self.key, "experimentIds": list(self.experiment_ids)}
 
 
 @dataclass(frozen=True, slots=True)
-class ProjectConfigView:
+class ProjectConfigView(KeyedView):
     revision: str
     sdk_key: str
     environment_key: str
@@ -159,6 +200,17 @@ class ProjectConfigView:
     audiences: tuple[AudienceView, ...]
     events: tuple[EventView, ...]
     _datafile: str = field(repr=False)
+
+    _KEYS: ClassVar[Mapping[str, str]] = {
+        "revision": "revision",
+        "sdkKey": "sdk_key",
+        "environmentKey": "environment_key",
+        "experimentsMap": "experiments_map",
+        "featuresMap": "features_map",
+        "attributes": "attributes",
+        "audiences": "audiences",
+        "events": "events",
+    }
 
     def get_datafile(self) -> str:
         """The datafile text this view was built from, unchanged."""

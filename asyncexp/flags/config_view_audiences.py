@@ -36,21 +36,56 @@ table renders identically):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["AudienceView", "build_audience_views", "render_audiences"]
+__all__ = ["AudienceView", "KeyedView", "build_audience_views", "render_audiences"]
 
 _OPERATORS = ("and", "or", "not")
 _DUMMY_AUDIENCE = "$opt_dummy_audience"  # a placeholder id, never a real audience
 
 
+class KeyedView:
+    """Read access by the object model's camelCase keys (``config['featuresMap']``,
+    ``variation['featureEnabled']``), as the Eyeofcloud/Optimizely pages read the
+    config, next to the snake_case attributes. A key gives the attribute's value
+    itself (views, read-only mappings, tuples), so reads chain; an unknown key
+    raises ``KeyError``. ``keys()``, ``get``, ``in`` and iteration (over the keys)
+    work as on a dict; ``to_dict()`` still gives fresh plain dicts."""
+
+    __slots__ = ()
+    _KEYS: ClassVar[Mapping[str, str]] = {}  # camelCase key → attribute name
+
+    def __getitem__(self, key: str) -> Any:
+        name = self._KEYS.get(key) if isinstance(key, str) else None
+        if name is None:
+            raise KeyError(key)
+        return getattr(self, name)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def keys(self) -> list[str]:
+        return list(self._KEYS)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._KEYS
+
+
 @dataclass(frozen=True, slots=True)
-class AudienceView:
+class AudienceView(KeyedView):
     id: str
     name: str
     conditions: str
+
+    _KEYS: ClassVar[Mapping[str, str]] = {"id": "id", "name": "name", "conditions": "conditions"}
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "conditions": self.conditions}
