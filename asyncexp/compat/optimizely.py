@@ -82,6 +82,7 @@ from asyncexp.core.flags.decision_types import (
     ProfileState,
     UserView,
 )
+from asyncexp.core.flags.events import log_event_dict
 from asyncexp.core.flags.experiments import (
     experiment_decision,
     experiment_impression,
@@ -414,8 +415,6 @@ class Optimizely:
             self._collector.submit(event)
         center = self.notification_center
         if center.has_activate_listeners():
-            from asyncexp.core.flags.events import log_event_dict
-
             center.send_notifications(
                 _ACTIVATE,
                 rule,
@@ -591,6 +590,7 @@ class Optimizely:
         if config is None:
             return
         if event_key not in config.events:
+            logger.error('Event "%s" is not in datafile.', event_key)
             logger.info('Not tracking user "%s" for event "%s".', user_id, event_key)
             return
         try:

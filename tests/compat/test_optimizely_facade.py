@@ -14,6 +14,7 @@ user-profile lookups and saves. Bad input returns what the reference returns.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -35,6 +36,7 @@ from asyncexp.compat.optimizely import (
     OptimizelyDecideOption,
     OptimizelyUserContext,
 )
+from asyncexp.errors import ClientStateError
 from asyncexp.testing import CapturingCollector
 from tests.compat.conftest import (
     FROZEN_SECONDS,
@@ -118,7 +120,11 @@ def make_facade_pair() -> Iterator[MakeFacadePair]:
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
 
-    def build(datafile: dict[str, Any], profiles: dict[str, Any] | None = None) -> FacadePair:
+    def build(
+        datafile: dict[str, Any],
+        profiles: dict[str, Any] | None = None,
+        default_decide_options: list[str] | None = None,
+    ) -> FacadePair:
         text = json.dumps(datafile)
         dispatcher = CapturingDispatcher()
         ref_ups = DictProfileService(profiles) if profiles is not None else None
@@ -128,6 +134,7 @@ def make_facade_pair() -> Iterator[MakeFacadePair]:
             event_dispatcher=dispatcher,
             event_processor=ForwardingEventProcessor(dispatcher),
             user_profile_service=ref_ups,
+            default_decide_options=list(default_decide_options or []),
         )
         references.append(reference)
         assert reference.config_manager.get_config() is not None
@@ -136,6 +143,7 @@ def make_facade_pair() -> Iterator[MakeFacadePair]:
             text,
             collector=collector,
             user_profile_service=our_ups,
+            default_decide_options=default_decide_options,
             clock=lambda: FROZEN_SECONDS,
             id_factory=lambda: "uuid",
         )
@@ -348,6 +356,77 @@ def test_decide_through_the_facade_matches_reference(
         our_user.track_event("purchase", {"revenue": 5})
         pair.compare_events(f"seed {seed} track_event {spec!r}")
     pair.assert_no_mismatches()
+
+
+@pytest.mark.parametrize("seed", range(40, 43))
+def test_default_decide_options_do_not_touch_the_pre_decide_api(
+    make_facade_pair: MakeFacadePair, seed: int
+) -> None:
+    """The reference's legacy calls ignore default_decide_options: variables are still
+    returned and impressions still sent; decide applies them."""
+    datafile = generate_datafile(seed, sendFlagDecisions=True)
+    defaults = [
+        OptimizelyDecideOption.EXCLUDE_VARIABLES,
+        OptimizelyDecideOption.DISABLE_DECISION_EVENT,
+        OptimizelyDecideOption.IGNORE_USER_PROFILE_SERVICE,
+    ]
+    pair = make_facade_pair(datafile, {}, defaults)
+    rng = random.Random(seed)
+    for spec in generate_users(datafile, seed, 20):
+        _run_user(pair, datafile, spec, rng, seed)
+        user = pair.facade.create_user_context(spec.user_id, dict(spec.attributes))
+        assert user is not None
+        for key in [f["key"] for f in datafile["featureFlags"]]:
+            assert user.decide(key).variables == {}
+        pair.compare_events("decide with default options")  # none were sent
+        assert {note[0] for note in pair.our_notes} == {"flag"}
+        pair.our_notes.clear()
+    pair.assert_no_mismatches()
+    assert pair.rule_types["feature-test"] > 0
+    assert pair.our_ups.saves  # type: ignore[attr-defined]
+
+
+# --- lifecycle ------------------------------------------------------------------------
+
+
+async def test_async_with_starts_and_closes_and_calls_fail_softly_after() -> None:
+    from asyncexp.testing import IngestionServer
+
+    datafile = generate_datafile(3)
+    async with IngestionServer() as server:
+        from asyncexp.aio.collectors import RealtimeCollector
+
+        collector = RealtimeCollector(optimizely_events_url=server.events_url)
+        facade = Optimizely(json.dumps(datafile), collector=collector)
+        async with facade:
+            assert facade.is_valid
+            facade.track("purchase", "u1")
+        # Leaving the block delivered the conversion.
+        assert [b["visitors"][0]["visitor_id"] for b in server.event_batches] == ["u1"]
+    assert not facade.is_valid
+    key = _experiment_keys(datafile)[0]
+    assert facade.activate(key, "u1") is None
+    assert facade.is_feature_enabled(datafile["featureFlags"][0]["key"], "u1") is False
+    assert facade.get_enabled_features("u1") == []
+    assert facade.create_user_context("u1") is None
+    assert facade.get_optimizely_config() is None
+
+
+async def test_start_aclose_and_close_task() -> None:
+    facade = Optimizely(json.dumps(generate_datafile(3)), collector=CapturingCollector())
+    await facade.start()
+    assert facade.get_optimizely_config() is not None
+    task = facade.close()
+    assert isinstance(task, asyncio.Task)
+    await task
+    assert not facade.is_valid
+    await facade.aclose()  # idempotent
+
+
+def test_close_without_a_running_loop_says_how_to_close() -> None:
+    facade = Optimizely(json.dumps(generate_datafile(3)), collector=None)
+    with pytest.raises(ClientStateError, match="aclose"):
+        facade.close()
 
 
 # --- bad input: what the reference returns --------------------------------------------
