@@ -18,7 +18,7 @@ How:
   (bounded; a full map computes without remembering). When every code point
   the pattern names is ASCII (the usual case) a C-only path applies instead:
   one shared table, built once per process with the first such pattern
-  (~0.1 s), folds every non-ASCII character below U+40000 into one of four
+  (~0.2 s, during a document parse), folds every non-ASCII character below U+40000 into one of four
   category bytes 0x80–0x83 (nothing from U+40000 up is a digit, word or space
   character: those fold to "other" with one regex substitution), and a
   256-byte table per pattern maps ASCII and category bytes to class codes. So
