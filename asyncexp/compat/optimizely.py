@@ -594,7 +594,9 @@ class Optimizely:
             logger.info('Not tracking user "%s" for event "%s".', user_id, event_key)
             return
         try:
-            user = self.client.create_user_context(user_id, attributes or None)
+            # Keys that are not str cannot be sent (the reference leaves them out too).
+            sendable = {k: v for k, v in _attrs(attributes).items() if isinstance(k, str)}
+            user = self.client.create_user_context(user_id, sendable)
             user.track_event(event_key, event_tags)
         except AsyncExpError as exc:
             logger.error('Not tracking user "%s" for event "%s": %s', user_id, event_key, exc)

@@ -386,6 +386,30 @@ def test_default_decide_options_do_not_touch_the_pre_decide_api(
     assert pair.our_ups.saves  # type: ignore[attr-defined]
 
 
+def test_known_difference_forced_variations_do_not_reach_decide(
+    make_facade_pair: MakeFacadePair,
+) -> None:
+    """Deliberate: ``set_forced_variation`` applies to the facade's pre-decide calls only;
+    the reference's ``decide`` honours it too. ``set_forced_decision`` is decide's way."""
+    datafile = generate_datafile(3)
+    pair = make_facade_pair(datafile)
+    flag = datafile["featureFlags"][0]
+    experiment = next(e for e in datafile["experiments"] if e["id"] == flag["experimentIds"][1])
+    natural = pair.facade.get_variation(experiment["key"], "u1")
+    forced = next(v["key"] for v in experiment["variations"] if v["key"] != natural)
+    for client in (pair.reference, pair.facade):
+        assert client.set_forced_variation(experiment["key"], "u1", forced)
+        assert client.get_variation(experiment["key"], "u1") == forced
+    ref = pair.reference.create_user_context("u1").decide(flag["key"])
+    ours = pair.facade.create_user_context("u1")
+    assert ours is not None
+    assert (ref.rule_key, ref.variation_key) == (experiment["key"], forced)
+    assert ours.decide(flag["key"]).variation_key != forced
+    context = OptimizelyUserContext.OptimizelyDecisionContext(flag["key"], experiment["key"])
+    ours.set_forced_decision(context, OptimizelyUserContext.OptimizelyForcedDecision(forced))
+    assert ours.decide(flag["key"]).variation_key == forced
+
+
 # --- lifecycle ------------------------------------------------------------------------
 
 
@@ -452,6 +476,9 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...]]] = [
     ("track", ("purchase", "u1", None, "tags")),
     ("track", ("purchase", "u1", None, ["tags"])),
     ("track", ("no_such_event", "u1")),
+    ("track", ("purchase", "u1", {1: "x", "age": 3})),  # a key that is not str: left out
+    ("activate", ("{experiment}", "u1", {1: "x"})),
+    ("is_feature_enabled", ("{flag}", "u1", {1: "x"})),
     ("is_feature_enabled", ("", "u1")),
     ("is_feature_enabled", (None, "u1")),
     ("is_feature_enabled", ("{flag}", 7)),
