@@ -277,3 +277,41 @@ async def test_when_redis_is_down_the_worker_polls_the_cdn_itself(
         assert client.datafile_stats is not None
         assert client.datafile_stats.fetches >= 1
         assert len(cdn.requests) >= 1
+
+
+def revision_waiter(client: Client, revision: str) -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def updated() -> None:
+        config = client.config
+        if config is not None and config.revision == revision and not future.done():
+            future.set_result(None)
+
+    client.notifications.add_listener("CONFIG_UPDATE", updated)
+    return future
+
+
+def grouped_client(cdn: Cdn, url: str) -> Client:
+    connection = RedisConnection(url, op_timeout=0.2, connect_timeout=0.2)
+    return Client(
+        datafile_url=cdn.url,
+        update_interval=0.2,
+        datafile_store=RedisDatafileStore(connection, name="restart"),
+        poll_leader=RedisPollLeader(connection, name="restart", lease_ttl=0.6),
+    )
+
+
+async def test_followers_catch_up_after_redis_restarts(cdn: Cdn, redis_server: RedisServer) -> None:
+    cdn.body = sticky_text("1")
+    async with (
+        grouped_client(cdn, redis_server.url) as a,
+        grouped_client(cdn, redis_server.url) as b,
+    ):
+        assert a.config is not None
+        assert b.config is not None
+        redis_server.restart()  # subscriptions and the lease are lost, the data too
+        waits = [revision_waiter(a, "2"), revision_waiter(b, "2")]
+        cdn.body = sticky_text("2")
+        await asyncio.wait_for(asyncio.gather(*waits), 60)
+        stats = [c.shared_datafile.stats for c in (a, b) if c.shared_datafile is not None]
+        assert sum(s.follower_updates for s in stats) >= 1  # one of them followed
