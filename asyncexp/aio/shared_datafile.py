@@ -9,8 +9,9 @@ Rules:
   is logged with its revision and age. A failed load or a bad stored body is
   logged and counted; the client then waits for the CDN as without a store.
 * ``persist(body, config)``: the datafile source calls it after applying a
-  new revision fetched from the CDN; the body is saved, and with a leader the
-  revision is announced. A failed save is counted and logged, never raised.
+  new revision fetched from the CDN (the leader's poll, or any worker's
+  ``refresh()``); the body is saved, and with a leader the revision is
+  announced. A failed save is counted and logged, never raised.
 * With a :class:`~asyncexp.aio.datafile_store.PollLeader`: before each
   scheduled CDN request the source asks ``may_poll()``; only the holder of
   the lease polls (it renews it each round; when it dies the lease expires
@@ -145,7 +146,7 @@ class SharedDatafile:
             self.stats.save_failures += 1
             logger.warning("saving datafile revision %s failed: %s", config.revision, exc)
             return
-        if self.leader is not None and self._leading:
+        if self.leader is not None:  # the leader's poll, or any worker's explicit refresh
             try:
                 await self.leader.announce(config.revision)
                 self.stats.announcements += 1
