@@ -131,7 +131,12 @@ def setup_webhook(
         if status != 202:
             text = "missing signature" if status == 401 else "invalid signature"
             return web.Response(status=status, text=text)
-        receiver.schedule(get_client(request, key))
+        try:
+            client = get_client(request, key)
+        except ClientStateError:
+            logger.warning("webhook: no asyncexp client under %r", key)
+            return web.Response(status=503, text="no client")
+        receiver.schedule(client)
         return web.Response(status=202, text="refresh scheduled")
 
     async def asyncexp_webhook_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -216,3 +216,39 @@ async def test_asgi_refuses_bad_missing_and_oversized(host: DatafileHost) -> Non
         assert host.gets == 1
         assert client.config is not None
         assert client.config.revision == "1"
+
+
+async def test_asgi_webhook_served_on_its_own_with_an_explicit_client(host: DatafileHost) -> None:
+    async with Client(datafile_url=host.url, update_interval=3600) as client:
+        webhook = asgi_webhook(SECRET, client=client)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(webhook, lifespan="on", log_level="warning"))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            host.datafile = datafile("2")
+            url = f"http://127.0.0.1:{port}/"
+            assert await post(url, PAYLOAD, sign(SECRET, PAYLOAD)) == (202, "refresh scheduled")
+            await webhook.receiver.drain()
+            assert client.config is not None
+            assert client.config.revision == "2"
+        finally:
+            server.should_exit = True
+            await serving  # the lifespan shutdown closed the receiver
+            sock.close()
+        assert not client.closed  # the webhook never closes a client it was given
+
+
+async def test_aiohttp_without_a_client_answers_503() -> None:
+    app = web.Application()
+    receiver = setup_webhook(app, "/hook", secret=SECRET)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        url = str(server.make_url("/hook"))
+        assert await post(url, PAYLOAD, sign(SECRET, PAYLOAD)) == (503, "no client")
+    finally:
+        await server.close()
+    assert receiver.stats.refreshes == 0
