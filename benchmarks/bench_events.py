@@ -45,7 +45,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -54,9 +53,9 @@ from aiohttp import ClientSession, web
 
 from asyncexp.aio.collectors import BatchCollector
 from asyncexp.analytics.api import Analytics
+from asyncexp.examples_data import example_datafile
 from asyncexp.testing import IngestionServer
 
-DATAFILE = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "datafile_50.json"
 BURST = 100
 USER_IDS = [f"user-{i}" for i in range(1000)]  # inputs are built before timing, for every client
 
@@ -190,7 +189,7 @@ async def run_optimizely(url: str, events: int, queue_size: int) -> Result:
         flush_interval=30,
         timeout_interval=120,
     )
-    client = optimizely.Optimizely(datafile=DATAFILE.read_text(), event_processor=processor)
+    client = optimizely.Optimizely(datafile=example_datafile(), event_processor=processor)
     attrs: Any = {"country": "US"}
     users = [client.create_user_context(uid, attrs) for uid in USER_IDS]
     tags: Any = {"revenue": 5000}

@@ -154,11 +154,18 @@ async def test_a_fault_that_never_heals_spools_everything_for_the_next_run(
         stats = first.stats
         assert_nothing_lost(stats)
         assert (stats.delivered, stats.spooled) == (0, N)
-        # outage mode after OUTAGE_AFTER failures in a row: no more in-memory retries
-        assert stats.requests == stats.failed_requests
-        assert OUTAGE_AFTER <= stats.requests <= BATCHES * ATTEMPTS
+        # outage mode after OUTAGE_AFTER failures in a row: no more in-memory retries,
+        # only probes; a probe still in flight when the close stopped the re-sender is
+        # the one request that may have no outcome
+        assert OUTAGE_AFTER <= stats.failed_requests <= stats.requests
+        assert stats.requests <= stats.failed_requests + 1
         assert stats.outages == 1
-        assert pending_files(spool) == BATCHES
+        # a 2xx without success spools a batch as its first copy; an outage probe
+        # that re-sends such a file makes the second copy and removes it (the bound)
+        burnt = stats.replay_dropped_by.get("unconfirmed", 0)
+        assert fault in UNCONFIRMED_FAULTS or burnt == 0
+        assert burnt % (N // BATCHES) == 0
+        assert pending_files(spool) == BATCHES - burnt // (N // BATCHES)
         assert not fault_server.acked
 
         await heal(fault_server)
@@ -168,11 +175,11 @@ async def test_a_fault_that_never_heals_spools_everything_for_the_next_run(
         await second.replayer.pass_done.wait()  # the start-up pass re-sends the spool
         await second.aclose()
 
-    assert second.stats.replayed == N
+    assert second.stats.replayed == N - burnt
     assert second.stats.replay_dropped == 0
     assert_settled(second.stats)
     assert pending_files(spool) == 0
-    assert set(fault_server.acked) == set(range(N))
+    assert len(fault_server.acked) == N - burnt
     assert_no_invented_records(fault_server, N)
 
 
@@ -480,7 +487,12 @@ async def test_a_self_signed_certificate_is_refused_and_counted(
         stats = collector.stats
         assert_nothing_lost(stats)
         assert stats.spooled == N
-        assert stats.requests == stats.failed_requests == BATCHES * ATTEMPTS
+        # every attempt that finished failed; outage mode after OUTAGE_AFTER of them,
+        # and an outage probe still in its handshake when the close stopped it is
+        # the one request that may have no outcome
+        assert OUTAGE_AFTER <= stats.failed_requests <= stats.requests
+        assert stats.requests <= stats.failed_requests + 1
+        assert stats.outages == 1
         assert stats.crashes == 0
         assert "CERTIFICATE_VERIFY_FAILED" in (stats.last_error or "")
         assert server.requests == 0
@@ -535,7 +547,11 @@ async def test_a_dns_failure_is_counted_and_spooled(
     stats = collector.stats
     assert_nothing_lost(stats)
     assert stats.spooled == N
-    assert stats.requests == stats.failed_requests == BATCHES * ATTEMPTS
+    # outage mode after OUTAGE_AFTER failures; a probe cut off by the close may
+    # be the one request without an outcome
+    assert OUTAGE_AFTER <= stats.failed_requests <= stats.requests
+    assert stats.requests <= stats.failed_requests + 1
+    assert stats.outages == 1
     assert "ingest.asyncexp-faults.invalid" in (stats.last_error or "")
     assert looked_up  # the failure came from the patched resolver path
     assert set(looked_up) == {"ingest.asyncexp-faults.invalid"}

@@ -13,15 +13,31 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 
 from asyncexp.aio.collectors import BatchCollector
 from asyncexp.aio.collectors.replay import MAX_UNCONFIRMED_COPIES
+from asyncexp.aio.collectors.spool import SpoolStore
 from asyncexp.analytics.api import Analytics
 from tests.faults.fault_server import FaultServer
-from tests.faults.helpers import assert_nothing_lost, assert_settled, track_numbered
+from tests.faults.helpers import (
+    assert_nothing_lost,
+    assert_settled,
+    pending_files,
+    track_numbered,
+)
 
 TIGHT = 200_000
+
+
+def batch_counts(spool: Path) -> list[int]:
+    """The record count in the header of every pending spool file."""
+    counts = []
+    for path in SpoolStore(spool).pending():
+        with path.open("rb") as handle:
+            counts.append(int(orjson.loads(handle.readline())["count"]))
+    return counts
 
 
 async def test_200k_tracks_in_a_tight_loop_all_arrive(
@@ -184,3 +200,46 @@ async def test_wait_for_timeout_around_close_spools_too(
         await asyncio.wait_for(collector.aclose(), 0.05)
     assert_nothing_lost(collector.stats)
     assert collector.stats.spooled == 300
+
+
+async def test_close_with_a_healthy_destination_drains_what_this_run_spooled(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """A burst past the memory budget overflows to the spool; ``aclose`` right after
+    it (no flush, no wait) re-sends those files within its deadline: every record
+    arrives and the spool is empty when it returns."""
+    spool = tmp_path / "spool"
+    collector = BatchCollector(fault_server.url, spool=spool)
+    await collector.start()
+    count = 100_000  # about 60 % past the budget: more files than a close-time pass meets
+    track_numbered(Analytics(collector, app_key="shop"), 0, count)
+    stats = collector.stats
+    assert stats.overflowed > 0
+    async with asyncio.timeout(60):
+        await collector.aclose()
+    assert_nothing_lost(stats)
+    assert stats.replayed == stats.spooled > 0
+    assert pending_files(spool) == 0
+    assert set(fault_server.acked) == set(range(count))
+
+
+async def test_close_leaves_the_spool_alone_when_the_destination_is_down(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Same burst, but the destination is down at close: the sends reach outage
+    mode and spool, the close does not try the spool, and the files stay for the
+    next start (durable), one per request."""
+    spool = tmp_path / "spool"
+    collector = BatchCollector(fault_server.url, spool=spool, probe_base=0.01, probe_max=0.02)
+    await collector.start()
+    count = 30_000
+    track_numbered(Analytics(collector, app_key="shop"), 0, count)
+    await fault_server.down()
+    async with asyncio.timeout(60):
+        await collector.aclose()
+    stats = collector.stats
+    assert_nothing_lost(stats)
+    assert stats.outages == 1
+    assert stats.replayed == 0
+    assert stats.spooled > 0
+    assert sum(batch_counts(spool)) == stats.spooled

@@ -7,6 +7,7 @@ stats: delivered, spooled, or dropped with a reason.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from asyncexp.aio.collectors.lanes import LaneKey
@@ -38,6 +39,10 @@ class Delivery(Protocol):
 
     async def wait_idle(self) -> None:
         """Return once every disk write started so far has finished."""
+
+    async def drain_spool(self, timeout: float, stop: asyncio.Event) -> None:
+        """At close, when the destination is healthy: re-send what this run spooled,
+        oldest first, for at most ``timeout`` seconds or until ``stop`` is set."""
 
     def start(self) -> None:
         """Start the delivery's own tasks (with the sender)."""

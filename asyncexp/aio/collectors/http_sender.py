@@ -155,6 +155,17 @@ class HttpDelivery:
         if self.replayer is not None:
             self.replayer.start()
 
+    async def drain_spool(self, timeout: float, stop: asyncio.Event) -> None:
+        replayer = self.replayer
+        if replayer is None or timeout <= 0 or self.health.outage or self.health.abandoning:
+            return
+        if not await replayer.drain(timeout, stop):
+            logger.info(
+                "%s: closing with spooled records left (the destination failed, or the close "
+                "deadline came first); they are re-sent at the next start",
+                self._name,
+            )
+
     async def release(self) -> None:
         if self.replayer is not None:
             await self.replayer.aclose()

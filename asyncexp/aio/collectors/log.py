@@ -151,6 +151,9 @@ class LogDelivery:
     async def wait_idle(self) -> None:
         pass
 
+    async def drain_spool(self, timeout: float, stop: asyncio.Event) -> None:
+        pass  # the files are the destination: there is no spool
+
     def start(self) -> None:
         pass
 

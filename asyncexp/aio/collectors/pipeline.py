@@ -33,8 +33,12 @@ own state.
   cancelled**, every send stops at its next step and spools what it holds, and
   what is still queued is spooled too, before ``aclose`` returns or re-raises
   (the close runs in its own task, which the caller's cancellation does not
-  reach). A second ``aclose`` waits for the first. Then resources are released
-  and one INFO line sums up produced / delivered / spooled / dropped by reason.
+  reach). When the lanes drained in time and the destination is healthy (not
+  in outage mode), the rest of the deadline re-sends what this run spooled
+  (overflow chunks, diverted or failed batches), oldest first; what misses the
+  deadline stays spooled, durable, and is re-sent at the next start. A second
+  ``aclose`` waits for the first. Then resources are released and one INFO
+  line sums up produced / delivered / spooled / replayed / dropped by reason.
 * Drops are counted by reason and reported in one WARNING per ``log_interval``
   with the counts of that interval (and at close for the last interval).
 * A sender that crashes is logged, counted (``stats.crashes``) and restarted;
@@ -82,8 +86,13 @@ async def wait_event(event: asyncio.Event, seconds: float | None) -> None:
     if seconds is None:
         await event.wait()
         return
+    if event.is_set():
+        return
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+    # that arrives as the event is set, and a task stopped at close would run on
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 def _positive(name: str, value: float, *, integer: bool = False) -> None:
@@ -349,9 +358,12 @@ class QueueCollector:
         if self._sender is None and (acc.lanes or acc.overflow):
             self._ensure_started()
         sender = self._sender
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline
         try:
             if sender is not None:
                 sender.closing = True
+                abandoned = False
                 if sender.failure is None:
                     drained = asyncio.ensure_future(sender.run_until_drained())
                     stop = asyncio.ensure_future(self._abandon_now.wait())
@@ -360,9 +372,14 @@ class QueueCollector:
                     )
                     stop.cancel()
                     if drained not in done:
+                        abandoned = True
                         await sender.abandon()
                     await asyncio.gather(drained, stop, return_exceptions=True)
                 await self._delivery.wait_idle()
+                if not abandoned and sender.failure is None:
+                    # what this run spooled goes out now if the destination answers;
+                    # the rest of the deadline bounds it, the rest stays spooled
+                    await self._delivery.drain_spool(end - loop.time(), self._abandon_now)
                 await self._delivery.release()
         finally:
             if self._owns_transport and self._transport is not None:

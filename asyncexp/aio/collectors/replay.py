@@ -29,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import random
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -105,6 +107,9 @@ class SpoolReplayer:
         """Set after each pass; tests clear it and wait for the next one."""
         self.emptied = asyncio.Event()
         """Set when a pass found nothing left to send (cleared when one stops on a failure)."""
+        self._in_pass = False
+        self._pid = os.getpid()
+        self._since_ns = time.time_ns()
 
     def start(self) -> None:
         if self._task is None:
@@ -119,8 +124,9 @@ class SpoolReplayer:
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task])
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -128,6 +134,7 @@ class SpoolReplayer:
         self._stats.spool_tmp_removed = self._store.tmp_removed
         while True:
             self._wakeup.clear()
+            self._in_pass = True
             try:
                 emptied = await self.replay_once()
             except asyncio.CancelledError:
@@ -135,6 +142,8 @@ class SpoolReplayer:
             except Exception:  # a bug here must not end replaying for good
                 logger.exception("spool replay pass failed")
                 emptied = False
+            finally:
+                self._in_pass = False
             self.passes += 1
             self.pass_done.set()
             if emptied and not self._health.outage:
@@ -149,12 +158,59 @@ class SpoolReplayer:
                 self._probes += 1
             await self._wait(self._wakeup, delay)
 
-    async def replay_once(self) -> bool:
-        """One pass; True when the spool was emptied (as far as this process can see)."""
+    async def drain(self, timeout: float, stop: asyncio.Event) -> bool:
+        """At close, with the destination healthy: re-send the files this run spooled.
+
+        Stops the background task (after the pass it is in, if any), then sends
+        this process's files written since the replayer was made, oldest first,
+        until none is left (True), a request fails, ``timeout`` seconds pass or
+        ``stop`` is set. What is not sent stays in the spool for the next start.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            if self._in_pass and self._task is not None:
+                self.pass_done.clear()
+                passed = asyncio.ensure_future(self.pass_done.wait())
+                await asyncio.wait(
+                    [passed, stopper],
+                    timeout=max(0.0, end - loop.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                passed.cancel()
+            await self.aclose()
+            if stop.is_set() or self._health.outage or self._health.abandoning:
+                return False
+            work = asyncio.ensure_future(self.replay_once(only=self._mine))
+            await asyncio.wait(
+                [work, stopper],
+                timeout=max(0.0, end - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not work.done():
+                work.cancel()  # a claim held is released, a removal under way completes
+            results = await asyncio.gather(work, return_exceptions=True)
+        finally:
+            stopper.cancel()
+        return results[0] is True
+
+    def _mine(self, path: Path) -> bool:
+        """Written by this process since the replayer was made (``<ns>-<pid>-<n>.batch``)."""
+        created, pid, _ = path.name.split("-", 2)
+        return int(pid) == self._pid and int(created) >= self._since_ns
+
+    async def replay_once(self, only: Callable[[Path], bool] | None = None) -> bool:
+        """One pass; True when the spool was emptied (as far as this process can see).
+
+        ``only``: send just the files it accepts (the close's drain of this run's files).
+        """
         loop = asyncio.get_running_loop()
         store = self._store
         paths = await loop.run_in_executor(None, store.pending)
         self._stats.spool_skipped = len(store.skipped)
+        if only is not None:
+            paths = [path for path in paths if only(path)]
         for path in paths:
             taken = await self._claim(path)
             if taken is None:  # another process has it, or it is already gone
