@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from asyncexp.aio.datafile_status import DatafileStatus
 from asyncexp.aio.http import HttpTransport, RetryPolicy, TransportError
 from asyncexp.aio.redaction import redact, safe_url
+from asyncexp.aio.refresh_result import RefreshResult
 from asyncexp.core.flags.datafile import ProjectConfig, parse_datafile
 from asyncexp.errors import ConfigError
 
@@ -181,11 +182,15 @@ class DatafileSource:
 
     async def fetch_once(self) -> bool:
         """Fetch now; True when the request succeeded (200 handled or 304)."""
+        return (await self.refresh()).reached_server
+
+    async def refresh(self) -> RefreshResult:
+        """Fetch now; what happened (updated, unchanged, not_modified, rejected, failed)."""
         async with self._lock:  # never two fetches at once
             errors = dict(self.stats.errors)
-            ok = await self._fetch()
+            result = await self._fetch()
             self.status.record(errors, self.stats.errors)
-            return ok
+            return result
 
     async def _run(self) -> None:
         failures = 0
@@ -206,7 +211,7 @@ class DatafileSource:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
 
-    async def _fetch(self) -> bool:
+    async def _fetch(self) -> RefreshResult:
         assert self._transport is not None, "start() first"
         headers = dict(self._headers)
         if self._etag:
@@ -226,14 +231,14 @@ class DatafileSource:
             # its message shows the URL through safe_url, but not the SDK key masked
             reason = redact(str(exc), self._sdk_key)
             logger.warning("Fetching datafile from %s failed: %s", self.url, reason)
-            return False
+            return RefreshResult.FAILED
         if response.status == 304:
             self.stats.not_modified += 1
-            return True
+            return RefreshResult.NOT_MODIFIED
         if response.status != 200:
             self.stats.count_error(f"http_{response.status}")
             logger.warning("Fetching datafile from %s failed: HTTP %d", self.url, response.status)
-            return False
+            return RefreshResult.FAILED
         try:
             config = await self._parse(response.body)
         except Exception as exc:  # ConfigError; anything else is a parser bug: same outcome
@@ -249,17 +254,17 @@ class DatafileSource:
                         self.url,
                         exc_info=exc,
                     )
-            return True
+            return RefreshResult.REJECTED
         self._etag = response.headers.get("ETag")
         self._last_modified = response.headers.get("Last-Modified")
         if config.revision == self._current_revision():
             self.stats.unchanged_revision += 1
-            return True
+            return RefreshResult.UNCHANGED
         self.stats.updates += 1
         self._on_config(config)
         if self._on_new_body is not None:
             await self._on_new_body(response.body, config)
-        return True
+        return RefreshResult.UPDATED
 
     def _first_report(self, body: bytes) -> bool:
         """True the first time ``body`` is seen among the last ``REPORTED_BODIES`` bad ones."""
