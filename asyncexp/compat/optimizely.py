@@ -54,6 +54,10 @@ Differences, on purpose (see ``docs-drafts/compat-optimizely.md``):
 * ``ACTIVATE`` listeners are called for the impressions this facade sends
   (``activate``, ``is_feature_enabled``, ``get_enabled_features``), not for
   those of ``decide``; they get asyncexp's rule and variation entities;
+* a CMAB experiment is skipped (``activate`` / ``get_variation`` give None), as
+  in ``decide``: a decision never waits for a prediction service;
+* ``track`` with event-tag keys that are not str sends nothing and logs an
+  error (asyncexp's ``track_event`` rule; the reference stringifies them);
 * constructor arguments for threads and transports (``event_dispatcher``,
   ``event_processor``, ``config_manager``, ``logger``, ``error_handler``) do
   not exist: pass ``collector=`` and the :class:`~asyncexp.Client` keywords.
