@@ -11,11 +11,12 @@ The package is built in wings, each with its rules at the top of its
   what sits on top.
 
 At the top level, :mod:`asyncexp.client` wires the wings together and owns
-their lifecycle, and :mod:`asyncexp.errors` holds the exception tree. The rule
+their lifecycle, :mod:`asyncexp.options` holds the typed option shapes and the
+construction-time checks, and :mod:`asyncexp.errors` holds the exception tree. The rule
 below covers them and this module (``asyncexp.__main__`` runs the CLI).
 
 May import: asyncexp.aio, asyncexp.analytics, asyncexp.client, asyncexp.core,
-  asyncexp.errors, asyncexp.examples_data, asyncexp.flags
+  asyncexp.errors, asyncexp.examples_data, asyncexp.flags, asyncexp.options
 Never imported by: nothing; the public names live here.
 """
 
@@ -29,6 +30,7 @@ from asyncexp.aio.collectors import (
 )
 from asyncexp.aio.http import HttpSettings
 from asyncexp.aio.odp import OdpOption
+from asyncexp.aio.refresh_result import RefreshResult
 from asyncexp.analytics.api import Analytics
 from asyncexp.client import Client
 from asyncexp.core.flags.decision_types import DecideOption, DecisionContext, ForcedDecision
@@ -48,12 +50,14 @@ from asyncexp.flags.decider import EventSink, UserProfileService
 from asyncexp.flags.decision import Decision
 from asyncexp.flags.notifications import NotificationCenter, NotificationType
 from asyncexp.flags.user_context import UserContext
+from asyncexp.options import AppConfigOptions, OdpOptions, Vendor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Analytics",
     "AppConfigExperiments",
+    "AppConfigOptions",
     "ArgumentTypeError",
     "AsyncExpError",
     "BatchCollector",
@@ -75,12 +79,15 @@ __all__ = [
     "NotificationCenter",
     "NotificationType",
     "OdpOption",
+    "OdpOptions",
     "RealtimeCollector",
+    "RefreshResult",
     "RuleSyntaxError",
     "RunSource",
     "UnsupportedVersionError",
     "UserContext",
     "UserProfileService",
     "ValidationError",
+    "Vendor",
     "__version__",
 ]

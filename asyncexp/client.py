@@ -43,13 +43,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
-from asyncexp.aio.collectors.base import Collector
+from asyncexp.aio.collectors.base import Collector, CollectorStats
+from asyncexp.aio.collectors.http_sender import HttpSender
 from asyncexp.aio.datafile_source import DatafileSource, datafile_url_for
 from asyncexp.aio.datafile_store import FileDatafileStore
 from asyncexp.aio.http import HttpSettings, HttpTransport
 from asyncexp.aio.ids import new_event_id
 from asyncexp.aio.odp import OdpManager
 from asyncexp.aio.profile_saver import ProfileSaver
+from asyncexp.aio.refresh_result import RefreshResult
 from asyncexp.aio.shared_datafile import SharedDatafile
 from asyncexp.aio.store_parts import StoreParts
 from asyncexp.analytics.api import Analytics
@@ -61,6 +63,16 @@ from asyncexp.flags.outbox import Outbox
 from asyncexp.flags.parsing import parse_datafile_fast
 from asyncexp.flags.profile_store import ProfileLoader
 from asyncexp.flags.user_context import UserContext
+from asyncexp.options import (
+    AppConfigOptions,
+    OdpOptions,
+    Vendor,
+    check_client_settings,
+    check_collector_fit,
+    check_options,
+    collector_events_url,
+    collector_records_url,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -98,7 +110,7 @@ class Client:
         sdk_key: str | None = None,
         datafile_url: str | None = None,
         datafile_access_token: str | None = None,
-        vendor: str = "optimizely",
+        vendor: Vendor = "optimizely",
         url_template: str | None = None,
         update_interval: float = 300.0,
         request_timeout: float = 10.0,
@@ -111,13 +123,13 @@ class Client:
         transport: HttpTransport | None = None,
         http: HttpSettings | None = None,
         appconfig_sources: Sequence[RunSource] = (),
-        appconfig_options: Mapping[str, Any] | None = None,
+        appconfig_options: AppConfigOptions | None = None,
         app_key: str | None = None,
         debug: int = 0,
         on_invalid: Literal["raise", "drop"] = "raise",
         record_ids: bool = True,
         odp_disabled: bool = False,
-        odp_options: Mapping[str, Any] | None = None,
+        odp_options: OdpOptions | None = None,
         profile_store: AsyncProfileStore | None = None,
         profile_options: Mapping[str, Any] | None = None,
         datafile_store: str | os.PathLike[str] | DatafileStore | None = None,
@@ -125,6 +137,34 @@ class Client:
     ) -> None:
         if collector is not None and not callable(getattr(collector, "submit", None)):
             raise ArgumentTypeError("collector must have a submit(item) method")
+        # Every setting is checked here, before anything is built: ConfigError names it.
+        check_client_settings(
+            {
+                "datafile": datafile,
+                "sdk_key": sdk_key,
+                "datafile_url": datafile_url,
+                "datafile_access_token": datafile_access_token,
+                "vendor": vendor,
+                "url_template": url_template,
+                "update_interval": update_interval,
+                "request_timeout": request_timeout,
+                "ready_timeout": ready_timeout,
+                "clock": clock,
+                "id_factory": id_factory,
+                "app_key": app_key,
+                "debug": debug,
+                "record_ids": record_ids,
+                "odp_disabled": odp_disabled,
+            }
+        )
+        odp_settings = check_options("odp_options", odp_options, OdpOptions)
+        appconfig_settings = check_options("appconfig_options", appconfig_options, AppConfigOptions)
+        check_collector_fit(
+            collector,
+            app_key=app_key,
+            assignments=bool(appconfig_sources)
+            and appconfig_settings.get("record_assignments", True) is not False,
+        )
         self.notifications = NotificationCenter()
         self._collector = collector
         self._outbox = Outbox(
@@ -145,9 +185,9 @@ class Client:
         self._http_settings = http
         # Before the first revision is applied: every new one updates ODP's host, key
         # and segments.
-        self._odp = OdpManager(self._http, disabled=odp_disabled, **dict(odp_options or {}))
+        self._odp = OdpManager(self._http, disabled=odp_disabled, **odp_settings)
         self._stores = StoreParts()
-        self._stores.add((odp_options or {}).get("segments_cache"))
+        self._stores.add(odp_settings.get("segments_cache"))
         self._current = CurrentConfig(
             vendor=vendor, notifications=self.notifications, on_update=self._odp.update_config
         )
@@ -192,7 +232,7 @@ class Client:
             collector,
             sources=appconfig_sources,
             clock=clock,
-            **{**bounds, **dict(appconfig_options or {})},
+            **{**bounds, **appconfig_settings},
         )
         # Async sticky bucketing: contexts load profiles before deciding; changed ones are
         # saved write-behind by the saver.
@@ -287,6 +327,7 @@ class Client:
         if self._collector is None:
             logger.info("no collector configured: impressions and conversions are not sent")
         else:
+            self._warn_events_endpoint()
             await self._collector.start(self._http())
         if self._source is not None:
             self._source.start(self._http())
@@ -366,19 +407,48 @@ class Client:
     def closed(self) -> bool:
         return self._state == "closed"
 
-    async def refresh(self) -> bool:
-        """Fetch the datafile now, outside the polling schedule; True if the request
-        succeeded. Raises ``ClientStateError`` without a source or before ``start()``."""
+    async def refresh(self) -> RefreshResult:
+        """Fetch the datafile now, outside the polling schedule, and say what happened.
+
+        A :class:`~asyncexp.aio.refresh_result.RefreshResult`: ``UPDATED``,
+        ``UNCHANGED`` (same revision), ``NOT_MODIFIED`` (304), ``REJECTED`` (the body
+        did not parse or validate; the current datafile stays) or ``FAILED``
+        (network, timeout, HTTP error). It is truthy for the first three only.
+        Raises ``ClientStateError`` without a source or before ``start()``."""
         if self._source is None:
             raise ClientStateError("no datafile source: pass sdk_key= or datafile_url=")
         if self._state != "started":
             raise ClientStateError("start the client before refreshing")
-        return await self._source.fetch_once()
+        return await self._source.refresh()
+
+    def _warn_events_endpoint(self) -> None:
+        """Once per client: an HTTP collector pointed at the user's own server, without
+        ``optimizely_events_url``, still sends flag impressions to Optimizely."""
+        collector = self._collector
+        if not isinstance(collector, HttpSender) or collector_events_url(collector) is not None:
+            return
+        if collector_records_url(collector) is None:
+            return  # no url of its own: Optimizely's endpoint is the only destination
+        if self._source is None and self._current.config is None:
+            return  # no flags: no impressions
+        logger.warning(
+            "%s sends analytics records to its url, but flag impressions and conversions "
+            "go to the endpoint the datafile names (Optimizely's event API); pass "
+            "optimizely_events_url= to send them elsewhere",
+            type(collector).__name__,
+        )
 
     def _http(self) -> HttpTransport:
         if self._transport is None:
             self._transport = HttpTransport(settings=self._http_settings)
         return self._transport
+
+    @property
+    def collector_stats(self) -> CollectorStats | None:
+        """The collector's counters (queued, sent, dropped by reason, spooled, ...), or
+        None without a collector (or with one that keeps no ``stats``)."""
+        stats = getattr(self._collector, "stats", None)
+        return stats if isinstance(stats, CollectorStats) else None
 
     async def flush(self) -> None:
         """Send everything queued so far; returns when the collector acknowledged it."""

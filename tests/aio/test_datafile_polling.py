@@ -13,6 +13,7 @@ from aiohttp import web
 
 from asyncexp.aio.datafile_source import DatafileSource, datafile_url_for
 from asyncexp.aio.http import HttpTransport, RetryPolicy
+from asyncexp.aio.refresh_result import RefreshResult
 from asyncexp.client import Client
 from asyncexp.errors import ConfigError
 from tests.datafiles import base_datafile
@@ -85,7 +86,7 @@ async def test_first_fetch_then_304_with_both_validators(df_server: DatafileServ
         assert client.config is not None
         assert client.config.revision == "1"
         assert updates == ["u"]
-        assert await client.refresh() is True
+        assert await client.refresh() is RefreshResult.NOT_MODIFIED
         sent = df_server.requests[-1]
         assert sent["If-None-Match"] == '"v1"'
         assert sent["If-Modified-Since"] == "Wed, 21 Oct 2026 07:28:00 GMT"
@@ -99,7 +100,7 @@ async def test_first_fetch_then_304_with_both_validators(df_server: DatafileServ
 async def test_304_from_last_modified_alone(df_server: DatafileServer) -> None:
     df_server.etag = ""  # a server that only knows Last-Modified
     async with Client(datafile_url=df_server.url + "/d.json") as client:
-        assert await client.refresh() is True
+        assert await client.refresh() is RefreshResult.NOT_MODIFIED
         assert "If-None-Match" not in df_server.requests[-1]
         assert df_server.requests[-1]["If-Modified-Since"] == LAST_MODIFIED
         assert client.datafile_stats is not None
@@ -114,12 +115,13 @@ async def test_revision_change_fires_one_update(df_server: DatafileServer) -> No
         client.notifications.add_listener("OPTIMIZELY_CONFIG_UPDATE", lambda: updates.append("a"))
         client.notifications.add_listener("EYEOFCLOUD_CONFIG_UPDATE", lambda: updates.append("b"))
         df_server.body, df_server.etag = datafile_text("2"), '"v2"'
-        await client.refresh()
+        assert await client.refresh() is RefreshResult.UPDATED
         assert client.config is not None
         assert client.config.revision == "2"
         assert updates == ["a", "b"]
         df_server.body, df_server.etag = datafile_text("2"), '"v2-again"'
-        await client.refresh()  # a new body with the same revision is not applied
+        # a new body with the same revision is not applied
+        assert await client.refresh() is RefreshResult.UNCHANGED
         assert updates == ["a", "b"]
         assert client.datafile_stats is not None
         assert client.datafile_stats.unchanged_revision == 1
@@ -143,8 +145,12 @@ async def test_failures_keep_the_working_config(
         df_server.mode, df_server.etag = mode, '"bad"'
         if body:
             df_server.body = body
-        assert await client.refresh() is (mode == "ok")
-        await client.refresh()
+        result = await client.refresh()
+        # a body that arrived but was refused is REJECTED, anything else FAILED; neither
+        # is truthy: the client does not serve what the server serves
+        assert result is (RefreshResult.REJECTED if mode == "ok" else RefreshResult.FAILED)
+        assert not result
+        assert await client.refresh() is result
         assert client.config.revision == "1"
         stats = client.datafile_stats
         assert stats is not None

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import psutil
 from aiohttp import web
 
-from asyncexp import BatchCollector, Client
+from asyncexp import BatchCollector, Client, RefreshResult
 from asyncexp.aio.http import RetryPolicy
 from asyncexp.testing import IngestionServer
 from tests.aio.odp_server import OdpServer
@@ -199,7 +199,7 @@ async def one_failing_cycle(nowhere: str, i: int) -> BatchCollector:
         },
     )
     async with client:
-        assert await client.refresh() is False  # connection refused
+        assert await client.refresh() is RefreshResult.FAILED  # connection refused
         client.track(f"user-{i}", "cycle", {"n": i})
         client.create_user_context(f"user-{i}", {"age": 30}).decide("checkout")
         client.send_odp_event("cycle", identifiers={"email": f"user-{i}@example.com"})

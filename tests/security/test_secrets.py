@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from asyncexp import BatchCollector, Client
+from asyncexp import BatchCollector, Client, RefreshResult
 from asyncexp.aio.appconfig import RunSource
 from asyncexp.aio.datafile_source import DatafileSource
 from asyncexp.aio.http import HttpTransport, TransportError
@@ -507,7 +507,7 @@ async def test_refused_connections(
     client = make_client(nowhere, nowhere, nowhere, collector, ready_timeout=0)  # none comes
     async with client:
         assert client.config is None
-        assert await client.refresh() is False
+        assert await client.refresh() is RefreshResult.FAILED
         assert await client.appconfig.refresh() is False
         assert await client.odp.fetch_segments("u-1") is None  # no datafile yet: refused early
         client.odp.update_config(client_config_for(nowhere))

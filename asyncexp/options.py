@@ -1,0 +1,303 @@
+"""Typed shapes of the client's option mappings, and the checks ``Client`` runs on them.
+
+``Client(odp_options=..., appconfig_options=...)`` take :class:`OdpOptions` and
+:class:`AppConfigOptions`: ``TypedDict`` s with ``total=False``, so a dict literal
+is checked by mypy (an unknown key or a value of the wrong type is a type error),
+and the same shapes are checked again at run time when the client is built. A
+problem raises :class:`~asyncexp.errors.ConfigError` naming the setting::
+
+    odp_options.cache_sise: unknown option; did you mean cache_size?
+    odp_options.cache_size: must be an int >= 0, got '10'
+
+The checks read the shapes' annotations (``int``, ``float``, ``bool``, ``str``,
+``None``, ``Literal``, unions, classes and callables), and the bounds in
+``_BOUNDS``. The helpers ``check_number``, ``check_str`` and ``check_bool`` are the
+checks of the client's own keywords.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypedDict, Union
+
+from asyncexp.aio.collectors.http_sender import HttpSender
+from asyncexp.aio.http import RetryPolicy
+from asyncexp.aio.odp.events import WaitFn
+from asyncexp.aio.odp.segment_cache import AsyncSegmentCache
+from asyncexp.core.appconfig import ExperimentRun, FeatureFlagsDocument
+from asyncexp.errors import ConfigError
+
+__all__ = [
+    "AppConfigOptions",
+    "OdpOptions",
+    "Vendor",
+    "check_bool",
+    "check_client_settings",
+    "check_collector_fit",
+    "check_number",
+    "check_options",
+    "check_str",
+    "collector_events_url",
+    "collector_records_url",
+]
+
+Vendor = Literal["optimizely", "eyeofcloud"]
+"""Whose CDN serves the datafile of an ``sdk_key``."""
+
+
+class OdpOptions(TypedDict, total=False):
+    """``Client(odp_options=...)``: the ODP manager's settings (host and key come from
+    the datafile unless given here)."""
+
+    host: str | None
+    public_key: str | None
+    cache_size: int
+    cache_timeout: float
+    cache_bytes: int | None
+    segments_timeout: float
+    event_batch_size: int
+    event_flush_interval: float
+    event_queue_size: int
+    event_request_timeout: float
+    event_retry_policy: RetryPolicy
+    close_timeout: float
+    clock: Callable[[], float]
+    wait: WaitFn
+    sleep: Callable[[float], Awaitable[Any]]
+    jitter: Callable[[], float]
+    id_factory: Callable[[], str]
+    log_interval: float
+    segments_cache: AsyncSegmentCache | None
+
+
+class AppConfigOptions(TypedDict, total=False):
+    """``Client(appconfig_options=...)``: AppConfig experiment runs (the collector,
+    sources and clock come from the client; ``ready_timeout`` and
+    ``request_timeout`` default to the client's)."""
+
+    flags: FeatureFlagsDocument | Mapping[str, Any] | bytes | str | None
+    region: str | None
+    account_id: str | None
+    record_assignments: bool
+    poll_interval: float
+    max_backoff: float
+    session: Any
+    client_kwargs: Mapping[str, Any] | None
+    sleep: Callable[[float], Awaitable[None]]
+    on_update: Callable[[ExperimentRun], None] | None
+    ready_timeout: float | None
+    request_timeout: float
+    connect_timeout: float
+    max_attempts: int
+
+
+# (minimum, whether the minimum itself is allowed) of numeric options.
+_BOUNDS: dict[str, tuple[float, bool]] = {
+    "cache_size": (0, True),
+    "cache_timeout": (0, True),
+    "cache_bytes": (0, True),
+    "segments_timeout": (0, False),
+    "event_batch_size": (1, True),
+    "event_flush_interval": (0, True),
+    "event_queue_size": (1, True),
+    "event_request_timeout": (0, False),
+    "close_timeout": (0, True),
+    "log_interval": (0, True),
+    "poll_interval": (0, False),
+    "max_backoff": (0, False),
+    "ready_timeout": (0, True),
+    "request_timeout": (0, False),
+    "connect_timeout": (0, False),
+    "max_attempts": (1, True),
+}
+
+
+def check_options(setting: str, options: object, shape: type) -> dict[str, Any]:
+    """A copy of ``options`` checked against the TypedDict ``shape``; ``None`` is ``{}``.
+
+    Raises ``ConfigError`` naming ``setting.key`` for an unknown key (with the
+    nearest known one), a value of the wrong type or out of bounds."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"{setting}: must be a mapping of options, got {type(options).__name__}")
+    hints = typing.get_type_hints(shape)
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        if not isinstance(key, str) or key not in hints:
+            raise ConfigError(f"{setting}.{key}: unknown option{_suggest(key, hints)}")
+        hint = hints[key]
+        if not _matches(value, hint):
+            raise ConfigError(f"{setting}.{key}: must be {_describe(hint)}, got {_show(value)}")
+        if key in _BOUNDS and isinstance(value, int | float) and not isinstance(value, bool):
+            low, inclusive = _BOUNDS[key]
+            if not (value >= low if inclusive else value > low):
+                sign = ">=" if inclusive else ">"
+                raise ConfigError(f"{setting}.{key}: must be {sign} {low:g}, got {value!r}")
+        checked[key] = value
+    return checked
+
+
+def check_number(
+    setting: str,
+    value: object,
+    *,
+    integer: bool = False,
+    minimum: float = 0,
+    inclusive: bool = False,
+    optional: bool = False,
+) -> None:
+    """Raise ``ConfigError`` naming ``setting`` unless ``value`` is a number (an int
+    if ``integer``; not a bool) above ``minimum`` (or equal, if ``inclusive``)."""
+    if optional and value is None:
+        return
+    kind = "an int" if integer else "a number"
+    sign = ">=" if inclusive else ">"
+    wanted = f"{kind} {sign} {minimum:g}" + (" or None" if optional else "")
+    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok_type:
+        raise ConfigError(f"{setting}: must be {wanted}, got {_show(value)}")
+    assert isinstance(value, int | float)
+    if not (value >= minimum if inclusive else value > minimum):
+        raise ConfigError(f"{setting}: must be {wanted}, got {value!r}")
+
+
+def check_str(setting: str, value: object, *, optional: bool = True) -> None:
+    """Raise ``ConfigError`` naming ``setting`` unless ``value`` is a str (or None)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{setting}: must be a str{' or None' if optional else ''}, got {type(value).__name__}"
+        )
+
+
+def check_bool(setting: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{setting}: must be a bool, got {_show(value)}")
+
+
+def _suggest(key: object, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]}?"
+    return f" (known: {', '.join(sorted(known))})"
+
+
+def _show(value: object) -> str:
+    # Only the type of values that are not plain scalars: no secrets, no huge reprs.
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else f"a str of {len(value)} characters"
+    return f"a {type(value).__name__}"
+
+
+def _matches(value: object, hint: Any) -> bool:
+    if hint is Any:
+        return True
+    if hint is None or hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin is Union or origin is types.UnionType:
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    if origin is Literal:
+        return any(type(value) is type(arg) and value == arg for arg in typing.get_args(hint))
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is not None:
+        if origin is Callable or getattr(origin, "__name__", "") == "Callable":
+            return callable(value)
+        return isinstance(origin, type) and isinstance(value, origin)
+    if isinstance(hint, type):
+        if getattr(hint, "_is_protocol", False):
+            if getattr(hint, "_is_runtime_protocol", False):
+                return isinstance(value, hint)
+            return True  # a static protocol: mypy's to check
+        return isinstance(value, hint)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    if hint is None or hint is type(None):
+        return "None"
+    origin = typing.get_origin(hint)
+    if origin is Union or origin is types.UnionType:
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in typing.get_args(hint))
+    if hint is int:
+        return "an int"
+    if hint is float:
+        return "a number"
+    if hint is bool:
+        return "a bool"
+    if hint is str:
+        return "a str"
+    if origin is not None and getattr(origin, "__name__", "") == "Callable":
+        return "a callable"
+    name = getattr(origin or hint, "__name__", str(hint))
+    return f"a {name}"
+
+
+def check_client_settings(values: Mapping[str, Any]) -> None:
+    """The checks of ``Client(...)``'s own keywords, by name (``ConfigError`` naming one)."""
+    for name in ("sdk_key", "datafile_url", "datafile_access_token", "url_template", "app_key"):
+        value = values.get(name)
+        check_str(name, value)
+        if value == "" and name in ("sdk_key", "app_key"):
+            raise ConfigError(f"{name}: must not be empty")
+    vendor = values.get("vendor", "optimizely")
+    if vendor not in typing.get_args(Vendor):
+        choices = ", ".join(repr(v) for v in typing.get_args(Vendor))
+        raise ConfigError(f"vendor: must be one of {choices}, got {_show(vendor)}")
+    check_number("update_interval", values.get("update_interval", 300.0))
+    check_number("request_timeout", values.get("request_timeout", 10.0))
+    check_number("ready_timeout", values.get("ready_timeout", 10.0), inclusive=True)
+    check_number("debug", values.get("debug", 0), integer=True, inclusive=True)
+    if values.get("debug", 0) not in (0, 1, 2):
+        raise ConfigError(f"debug: must be 0, 1 or 2, got {values.get('debug')!r}")
+    for name in ("record_ids", "odp_disabled"):
+        if name in values:
+            check_bool(name, values[name])
+    for name in ("clock", "id_factory"):
+        if values.get(name) is not None and not callable(values[name]):
+            raise ConfigError(f"{name}: must be callable, got {_show(values[name])}")
+    datafile = values.get("datafile")
+    if datafile is not None and not isinstance(datafile, str | bytes | bytearray | Mapping):
+        raise ConfigError(f"datafile: must be a str, bytes or a mapping, got {_show(datafile)}")
+
+
+def check_collector_fit(collector: object, *, app_key: str | None, assignments: bool) -> None:
+    """``ConfigError`` when what the client would send cannot be sent by ``collector``:
+    Analysys records (``app_key=``; AppConfig assignment events, ``assignments``) to
+    an HTTP collector built without a ``url``."""
+    if not isinstance(collector, HttpSender) or collector_records_url(collector) is not None:
+        return
+    kind = type(collector).__name__
+    if app_key is not None:
+        raise ConfigError(
+            f"app_key: analytics records need a collector with a url, and this {kind} has "
+            f"none; use {kind}(url, ...) or leave app_key out"
+        )
+    if assignments:
+        raise ConfigError(
+            f"appconfig_sources: AppConfig assignment events are Analysys records and this "
+            f"{kind} has no url; use {kind}(url, ...) or appconfig_options="
+            '{"record_assignments": False}'
+        )
+
+
+def collector_records_url(collector: HttpSender) -> str | None:
+    """Where an HTTP collector sends Analysys records (None: it has no url)."""
+    return getattr(collector, "_up_url", None)
+
+
+def collector_events_url(collector: HttpSender) -> str | None:
+    """The ``optimizely_events_url`` of an HTTP collector (None: each event's endpoint)."""
+    return getattr(collector, "_events_url", None)
