@@ -11,7 +11,11 @@ The path of a decision through this package:
   decisions, whitelists, holdouts; :mod:`.decide_rules`: experiment and rollout
   rules; :mod:`.bucketing`: MurmurHash3 buckets) and returns the
   :mod:`.decision_types` result;
-* :mod:`.events` builds the impression and conversion payloads (``UserEvent``).
+* :mod:`.events` builds the impression and conversion payloads (``UserEvent``);
+* :mod:`.experiments` decides one experiment by key for the pre-decide API
+  (``activate``, ``get_variation``) of ``asyncexp.compat.optimizely``;
+* :mod:`.revision_diff` lists the flags whose definition changed between two
+  revisions (OpenFeature's ``flags_changed``).
 
 May import: asyncexp.core.flags, asyncexp.errors
 Never imported by: asyncexp.core.analytics, asyncexp.core.appconfig

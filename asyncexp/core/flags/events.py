@@ -10,7 +10,8 @@ Rules this module keeps (Optimizely event API v1, as sent by optimizely-sdk 5.7)
   under its own name, anything else is left out; only strings, bools and finite
   numbers with ``|v| <= 2**53`` are sent. ``$opt_bot_filtering`` goes last when
   the datafile's ``botFiltering`` is a bool.
-* ``campaign_id`` is the rule's layer id, else the rule id, else ``""``;
+* ``campaign_id`` is the rule's layer id, else the rule id, else ``""``; for a
+  holdout the caller passes no layer id, so it is the holdout id (as the reference);
   ``variation_id`` is sent only when it is a string of ASCII digits (5.6+).
 * ``revenue`` is taken only from an int tag (not bool); ``value`` from a number or
   numeric string that is finite, always sent as a float; ``tags`` are sent as given.
