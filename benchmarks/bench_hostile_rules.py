@@ -62,6 +62,19 @@ def _fresh(base: int, span: int, keys: int, width: int = N) -> Callable[[int], d
     return make
 
 
+def _mixed(named: str, base: int, span: int, keys: int) -> Callable[[int], dict[str, Any]]:
+    """Fresh code points with a named character between every two: the merge's worst case."""
+    fresh = _fresh(base, span, keys, N // 2)
+
+    def make(i: int) -> dict[str, Any]:
+        return {
+            k: "".join(a + b for a, b in zip(v, (named * N)[: len(v)], strict=True))
+            for k, v in fresh(i).items()
+        }
+
+    return make
+
+
 ISSUE = "((a|b)?){100}c"
 BLOWUP = "(a|b)*a(a|b){8}"  # 2**9 subsets: among the largest automata accepted
 WORDY = "\\w+@\\w+\\.(com|org|net)$"  # categories: non-ASCII characters need their bits
@@ -69,6 +82,14 @@ WORDY = "\\w+@\\w+\\.(com|org|net)$"  # categories: non-ASCII characters need th
 CLASSY = "[\\u00e0-\\u00ff\\d][\\u0100-\\u017f\\s][\\u4e00-\\u4e10]{3}z"
 # names non-ASCII code points and loops: the automaton's per-character slow path
 LATIN = "[\u00e0-\u00ff\\d]+[\u0100-\u017f\\s]*z"
+# literals in MAX_NAMED_PASSES astral blocks (the charmap holds BMP ones only) and in
+# 9 BMP blocks, and a category: the most table passes a pattern gets on the C path
+BLOCKS = (
+    "["
+    + "".join(chr(0x1F000 + 0x100 * k) for k in range(4))
+    + "".join(chr(0x100 * k + 0x41) for k in range(1, 10))
+    + "\\d]+z"
+)
 CLAUSES = 8  # MAX_MATCHES_PER_RULE
 
 
@@ -140,6 +161,21 @@ def cases() -> list[Case]:
             f"LATIN, {CLAUSES} clauses, fresh CJK, 4096 chars",
             _or([_matches(f"v{i}", LATIN) for i in range(CLAUSES)]),
             _fresh(0x4E00, 0x5200, CLAUSES),
+        ),
+        Case(
+            f"LATIN, {CLAUSES} clauses, 'é' between fresh CJK, 4096 chars",
+            _or([_matches(f"v{i}", LATIN) for i in range(CLAUSES)]),
+            _mixed("é", 0x4E00, 0x5200, CLAUSES),
+        ),
+        Case(
+            f"BLOCKS, {CLAUSES} clauses, named between fresh astral, 4096 chars",
+            _or([_matches(f"v{i}", BLOCKS) for i in range(CLAUSES)]),
+            _mixed("\u0141\U0001f100", 0x20000, 0xA000, CLAUSES),
+        ),
+        Case(
+            f"BLOCKS, {CLAUSES} clauses, named between fresh CJK, 4096 chars",
+            _or([_matches(f"v{i}", BLOCKS) for i in range(CLAUSES)]),
+            _mixed("\u0141", 0x4E00, 0x5200, CLAUSES),
         ),
         Case(
             f"{CLAUSES + 1} matches clauses",

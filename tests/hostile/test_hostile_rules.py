@@ -112,3 +112,127 @@ def test_the_automaton_agrees_with_re_and_the_nfa(pattern: str, subject: str) ->
     assert dfa.end - 1 not in dfa.codes(subject)  # no "unforeseen class": no NFA fallback
     assert compiled.search_dfa(subject) is expected
     assert compiled.search_nfa(subject) is expected
+
+
+# code points around the edges the named-block tables cut at: block ends, planes,
+# surrogates, the fold end, and characters of every category
+_EDGES = [
+    0x7F, 0x80, 0xBF, 0xD7, 0xDF, 0xE0, 0xF7, 0xFF, 0x100, 0x17F, 0x180, 0x1FF, 0x200,
+    0x430, 0x44F, 0x451, 0x660, 0x669, 0x2028, 0x3000, 0x4E00, 0x4E10, 0x9FFF, 0xA000,
+    0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0xFF10, 0xFFFF, 0x10000, 0x1D7CE, 0x1F600, 0x1F64F,
+    0x20000, 0x2A6DF, 0x3FFFF, 0x40000, 0xF0000, 0x10FFFF,
+]  # fmt: skip
+
+
+def _unicode_patterns() -> st.SearchStrategy[str]:
+    # the characters themselves (the parser reads \\u but not \\U escapes)
+    point = st.one_of(st.sampled_from(_EDGES), st.integers(0x80, 0x10FFFF)).map(chr)
+    span = st.tuples(st.sampled_from(_EDGES), st.integers(0, 0x300)).map(
+        lambda p: f"{chr(p[0])}-{chr(min(p[0] + p[1], 0x10FFFF))}"
+    )
+    cls = st.tuples(
+        st.sampled_from(["[", "[^"]),
+        st.lists(
+            st.one_of(point, span, st.sampled_from(["\\d", "\\w", "\\s", "a"])),
+            min_size=1,
+            max_size=3,
+        ),
+    ).map(lambda p: p[0] + "".join(p[1]) + "]")
+    atoms = st.one_of(point, cls, st.sampled_from(["a", ".", "\\w", "\\d", "\\s", "\\W"]))
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        quantifier = st.sampled_from(["*", "+", "?", "{2}", "{1,3}"])
+        return st.one_of(
+            st.tuples(inner, inner).map("".join),
+            st.tuples(inner, inner).map(lambda p: f"{p[0]}|{p[1]}"),
+            st.tuples(inner.map(lambda p: f"(?:{p})"), quantifier).map("".join),
+        )
+
+    return st.recursive(atoms, extend, max_leaves=5)
+
+
+def _subjects(pattern: str) -> st.SearchStrategy[str]:
+    # characters the pattern names and their neighbours, block edges, anything at all
+    named = sorted({ord(c) for c in pattern if ord(c) >= 0x80}) or [0xE9]
+
+    def around(points: list[int]) -> st.SearchStrategy[str]:
+        return st.tuples(st.sampled_from(points), st.integers(-1, 1)).map(
+            lambda p: chr(min(max(p[0] + p[1], 0), 0x10FFFF))
+        )
+
+    char = st.one_of(
+        around(named),
+        around(named),
+        around(_EDGES),
+        st.characters(codec=None),
+        st.sampled_from("a1 _\n\ud800\udfff"),
+    )
+    return st.lists(char, max_size=16).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_unicode_patterns(), st.data())
+def test_patterns_naming_non_ascii_agree_with_re_on_any_text(
+    pattern: str, data: st.DataObject
+) -> None:
+    compiled = compile_pattern(pattern)
+    subject = data.draw(_subjects(pattern))
+    dfa = compiled._dfa
+    expected = re.search(pattern, subject) is not None
+    assert dfa.end - 1 not in dfa.codes(subject)  # no "unforeseen class"
+    assert compiled.search_dfa(subject) is expected
+    assert compiled.search_nfa(subject) is expected
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[\u00e0-\u00ff\\d]+[\u0100-\u017f\\s]*z",
+        "[\u4e00-\u9fff]+\\d",
+        "[\U0001f600-\U0001f64f]\\w",
+        "\u00e9[\u0430-\u044f\u0451]\\s",
+        "[^\u00e9]\\d",
+    ],
+)
+def test_patterns_naming_non_ascii_take_the_c_path(
+    pattern: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled = compile_pattern(pattern)
+    dfa = compiled._dfa
+    assert dfa.bytemap is not None
+    assert dfa.named is not None
+    # a subject of every named region's edges and of unnamed characters, read in C only
+    text = "".join(chr(cp) for cp in _EDGES if not 0xD800 <= cp <= 0xDFFF) + "\ud800z1 \u0101"
+    expected = bytes(ord(dfa.classmap.classify(ord(c))) for c in text)
+
+    def refuse(*_args: object) -> str:
+        raise AssertionError("a character was classed in Python")
+
+    monkeypatch.setattr(regex_dfa._ClassMap, "__missing__", refuse)
+    assert dfa.codes(text) == expected
+    assert compiled.search_dfa(text) is (re.search(pattern, text) is not None)
+
+
+def test_the_named_block_limit_keeps_the_per_character_map() -> None:
+    # literals in more astral blocks than MAX_NAMED_PASSES (the charmap holds BMP
+    # characters only): the pattern is still served, in Python
+    blocks = range(1, regex_dfa.MAX_NAMED_PASSES + 2)
+    pattern = "[" + "".join(chr(0x10000 + 0x100 * k + 0x41) for k in blocks) + "]"
+    compiled = compile_pattern(pattern)
+    assert compiled._dfa.named is None
+    assert compiled._dfa.bytemap is None
+    assert compiled.search_dfa("x" + chr(0x10141)) is True
+    assert compiled.search_dfa("\u4e00" * 8) is False
+
+
+def test_category_tests_agree_with_re_on_every_code_point() -> None:
+    # the fold and the named-block tables class by CATEGORY_TESTS; re must agree for
+    # the automaton to answer as re does (lone surrogates included)
+    from asyncexp.core.appconfig.regex_nfa import CATEGORY_TESTS
+
+    every = "".join(map(chr, range(0x110000)))
+    for key, regex in (("d", "\\d"), ("w", "\\w"), ("s", "\\s")):
+        test, negated = CATEGORY_TESTS[key]
+        assert not negated
+        by_re = set(re.findall(regex, every))
+        assert by_re == {c for c in every if test(c)}, key

@@ -44,6 +44,7 @@ How:
 
 from __future__ import annotations
 
+import codecs
 import re
 from bisect import bisect_right
 from functools import reduce
@@ -57,6 +58,7 @@ __all__ = [
     "MAX_DFA_STATES",
     "MAX_DFA_TRANSITIONS",
     "MAX_DFA_WORK",
+    "MAX_NAMED_PASSES",
     "Dfa",
     "DfaTooLargeError",
     "build_dfa",
@@ -83,6 +85,11 @@ _FOLD: list[str] = []  # the shared fold table, built on first use
 _FOLD_END = 0x40000  # tests/hostile checks that nothing from here up has category bits
 _HIGH = re.compile("[\U00040000-\U0010ffff]")
 _OTHER = chr(0x80 + 3)  # the fold byte of _BITS[3]
+# table passes of the C path beyond the charmap: planes with blocks named in full, and
+# blocks named in part that the charmap cannot hold (astral, or past 254 characters);
+# each costs ~10 µs on 4096 characters. Past it a pattern keeps the per-character map.
+MAX_NAMED_PASSES = 4
+_MAX_GROUPS = 31  # kinds of named character: 0x80 + group × 4 + category index is a byte
 
 
 def _fold_table() -> str:
@@ -148,6 +155,7 @@ class Dfa:
         "empty",
         "end",
         "initial",
+        "named",
         "newline",
         "program",
         "states",
@@ -157,6 +165,7 @@ class Dfa:
         self.program = program
         self.classmap = classmap
         self.bytemap: bytes | None = None  # the C-only path's table, when it applies
+        self.named: _Named | None = None  # and its tables for named non-ASCII characters
         self.end = classes + 1  # index of at_end in a row; at_nl_end follows
         self.accept: Row = [None] * (classes + 3)
         self.accept[:classes] = [self.accept] * classes
@@ -189,6 +198,9 @@ class Dfa:
                 raw = folded.encode("latin-1")
             except UnicodeEncodeError:  # characters from U+40000 up: all "other"
                 raw = _HIGH.sub(_OTHER, folded).encode("latin-1")
+            named = self.named
+            if named is not None and named.probe.search(subject) is not None:
+                raw = named.keys(subject, raw)
             return raw.translate(self.bytemap)
         return subject.translate(self.classmap).encode("latin-1")
 
@@ -271,19 +283,189 @@ def _alphabet(sets: list[CharSet]) -> tuple[_ClassMap, list[frozenset[int]]]:
 
 
 def _c_path(dfa: Dfa, classmap: _ClassMap) -> None:
-    """Set up the C-only path of ``Dfa.codes`` when no named code point is beyond ASCII."""
-    if classmap.bounds[-2] > 128:
-        return
+    """Set up the C-only path of ``Dfa.codes`` (always, unless too many blocks are named)."""
     table = bytearray(256)
     for cp in range(128):
         table[cp] = ord(classmap[cp])
     last = len(classmap.bounds) - 2
-    for i, bits in enumerate(_BITS):
-        # without categories in the pattern every fold byte is the last region's one class
-        key = (last, bits if classmap.uses_bits else _BITS[3])
-        table[0x80 + i] = ord(classmap.by_bits.get(key, classmap.unknown))
+    # the last region (up to U+10FFFF) is named by no set: its classes are those of
+    # every character the pattern does not name
+    other = [classmap.by_bits.get((last, b if classmap.uses_bits else _BITS[3])) for b in _BITS]
+    if None in other:
+        return  # the pattern names U+10FFFF: keep the per-character map
+    plain = [symbol for symbol in other if symbol is not None]
+    for i, symbol in enumerate(plain):
+        table[0x80 + i] = ord(symbol)
+    if classmap.bounds[-2] > 128:
+        runs, keys = _group_runs(classmap, plain)
+        if runs:
+            named = _named_tables(runs, keys, table)
+            if named is None:
+                return  # keep the per-character map (see MAX_NAMED_PASSES)
+            dfa.named = named
     dfa.bytemap = bytes(table)
     _fold_table()  # built here, while a document is compiled, not during a search
+
+
+def _group_runs(
+    classmap: _ClassMap, other: list[str]
+) -> tuple[list[tuple[int, int, int]], list[tuple[str, ...]]]:
+    """Non-ASCII runs [lo, hi) whose classes differ from an unnamed character's, with a group."""
+    bounds = classmap.bounds
+    groups: dict[tuple[str, ...], int] = {}
+    runs: list[tuple[int, int, int]] = []
+    plain = tuple(other)
+    for region, lo in enumerate(bounds[:-1]):
+        hi = bounds[region + 1]
+        lo = max(lo, 128)  # ASCII is classed by the 256-byte table
+        if lo >= hi:
+            continue
+        single = classmap.single.get(region)
+        if single is not None:
+            key: tuple[str, ...] = (single,) * 4
+        else:
+            key = tuple(
+                classmap.by_bits.get(
+                    (region, b if classmap.uses_bits else _BITS[3]), classmap.unknown
+                )
+                for b in _BITS
+            )
+        if key == plain:
+            continue  # folds like any unnamed character: no identity needed
+        group = groups.setdefault(key, len(groups) + 1)
+        if runs and runs[-1][1] == lo and runs[-1][2] == group:
+            runs[-1] = (runs[-1][0], hi, group)
+        else:
+            runs.append((lo, hi, group))
+    return runs, list(groups)
+
+
+def _named_tables(
+    runs: list[tuple[int, int, int]], keys: list[tuple[str, ...]], table: bytearray
+) -> _Named | None:
+    """The tables that give named non-ASCII characters their class in C code, or None.
+
+    Named characters in blocks (cp >> 8) of one group get their group from the
+    block; the others from one ``codecs`` charmap (up to 254 BMP characters) or,
+    past that and beyond the BMP, from a table of low bytes per block.
+    """
+    if len(keys) > _MAX_GROUPS:
+        return None
+    pages: dict[int, bytearray] = {}  # block → group × 4 per low byte
+    for lo, hi, group in runs:
+        for page in range(lo >> 8, ((hi - 1) >> 8) + 1):
+            start, stop = max(lo, page << 8), min(hi, (page + 1) << 8)
+            low = pages.setdefault(page, bytearray(256))
+            low[start & 0xFF : ((stop - 1) & 0xFF) + 1] = bytes([group << 2]) * (stop - start)
+    whole: dict[int, bytearray] = {}  # plane → group × 4 per high byte
+    partial: dict[int, bytes] = {}
+    for page, low in sorted(pages.items()):
+        if low.count(low[0]) == 256:
+            whole.setdefault(page >> 8, bytearray(256))[page & 0xFF] = low[0]
+        else:
+            partial[page] = bytes(low)
+    charmap = _charmap({p: t for p, t in partial.items() if p < 0x100})
+    if charmap is not None:
+        partial = {p: t for p, t in partial.items() if p >= 0x100}
+    if len(whole) + len(partial) > MAX_NAMED_PASSES:
+        return None
+    # the key of a character is its fold byte plus group × 4: ASCII and unnamed
+    # characters (group 0) keep their fold byte, named ones reach 0x84 and up
+    for group, key in enumerate(keys, start=1):
+        for i, symbol in enumerate(key):
+            table[0x80 + (group << 2) + i] = ord(symbol)
+    probe = re.compile("[" + "".join(f"{_esc(lo)}-{_esc(hi - 1)}" for lo, hi, _g in runs) + "]")
+    return _Named(
+        probe,
+        charmap,
+        [(p, bytes(t), _equal(p)) for p, t in sorted(whole.items())],
+        [(p >> 8, t, _equal(p >> 8), _equal(p & 0xFF)) for p, t in sorted(partial.items())],
+    )
+
+
+def _esc(cp: int) -> str:
+    return f"\\U{cp:08x}"
+
+
+def _charmap(pages: dict[int, bytes]) -> tuple[Any, bytes] | None:
+    """A ``codecs`` encoding map of the named characters of ``pages`` (BMP blocks), or None.
+
+    ``codecs.charmap_encode(subject, "replace", encoding_map)`` gives each
+    character its slot byte in C code (unmapped ones become "?", slot 1; byte 0
+    must decode to U+0000); the second item maps a slot to group × 4.
+    """
+    named = [(page << 8 | i, g) for page, low in pages.items() for i, g in enumerate(low) if g]
+    if not named or len(named) > 254 or any(cp == 0xFFFE for cp, _g in named):
+        return None  # U+FFFE marks an unmapped slot
+    decoding = ["\ufffe"] * 256
+    decoding[0], decoding[1] = "\x00", "?"
+    slots = bytearray(256)
+    for slot, (cp, group) in enumerate(named, start=2):
+        decoding[slot] = chr(cp)
+        slots[slot] = group
+    return codecs.charmap_build("".join(decoding)), bytes(slots)
+
+
+def _equal(value: int) -> bytes:
+    """The ``bytes.translate`` table of a mask: 0xFF where a byte is ``value``, else 0."""
+    return bytes(0xFF if i == value else 0 for i in range(256))
+
+
+class _Named:
+    """Per-pattern tables for characters the pattern names beyond ASCII (see ``Dfa.codes``)."""
+
+    __slots__ = ("charmap", "partial", "probe", "whole")
+
+    def __init__(
+        self,
+        probe: re.Pattern[str],
+        charmap: tuple[Any, bytes] | None,
+        whole: list[tuple[int, bytes, bytes]],
+        partial: list[tuple[int, bytes, bytes, bytes]],
+    ) -> None:
+        self.probe = probe  # finds any named non-ASCII character
+        self.charmap = charmap  # (encoding map, group × 4 per slot): named BMP characters
+        # (plane, group × 4 per high byte, plane mask): the blocks of one group
+        self.whole = whole
+        # (plane, group × 4 per low byte, plane mask, high-byte mask): the other blocks
+        self.partial = partial
+
+    def keys(self, subject: str, folded: bytes) -> bytes:
+        """Per character, its fold byte plus group × 4 (0 unless named), all in C code.
+
+        Groups come from the charmap and from bytes of the UTF-32 form (plane,
+        high and low byte of each character) through per-byte tables; big
+        integers of one byte per character add them up and mask them.
+        """
+        n = len(subject)
+        group = 0
+        if self.charmap is not None:
+            encoding_map, slots = self.charmap
+            encoded = codecs.charmap_encode(subject, "replace", encoding_map)[0]
+            group = int.from_bytes(encoded.translate(slots), "little")
+        if self.whole or self.partial:
+            utf32 = subject.encode("utf-32-be", "surrogatepass")
+            planes, highs = utf32[1::4], utf32[2::4]
+            astral = planes.count(0) != n
+            for plane, table, in_plane in self.whole:
+                if plane and not astral:
+                    continue
+                found = int.from_bytes(highs.translate(table), "little")
+                if astral:
+                    found &= int.from_bytes(planes.translate(in_plane), "little")
+                group |= found
+            lows = utf32[3::4] if self.partial else b""
+            for plane, table, in_plane, in_block in self.partial:
+                if plane and not astral:
+                    continue
+                found = int.from_bytes(lows.translate(table), "little")
+                found &= int.from_bytes(highs.translate(in_block), "little")
+                if astral:
+                    found &= int.from_bytes(planes.translate(in_plane), "little")
+                group |= found
+        if not group:
+            return folded
+        return (int.from_bytes(folded, "little") + group).to_bytes(n, "little")
 
 
 def build_dfa(prog: tuple[Step, ...]) -> Dfa:
