@@ -6,8 +6,10 @@ dependency; this package imports none of them.
 * :mod:`asyncexp.integrations.aiohttp`: ``setup_client(app, client)`` for
   ``aiohttp.web`` (a ``cleanup_ctx``) and ``get_client(request)``.
 * :mod:`asyncexp.integrations.asgi`: ``asyncexp_lifespan(client)`` for any
-  ASGI lifespan (Starlette, FastAPI, Quart's ``while_serving``),
-  ``managed_client`` and ``get_client(request)``; needs no framework.
+  ASGI lifespan (Starlette, FastAPI), ``managed_client`` and
+  ``get_client(request)``; needs no framework.
+* :mod:`asyncexp.integrations.quart`: ``setup_client(app, client)`` (Quart's
+  serving hooks) and ``get_client()``; imports Quart only to find ``current_app``.
 * :mod:`asyncexp.integrations.fastapi`: dependencies (``get_client``,
   ``UserContextDependency``, ``CurrentUser``); needs ``asyncexp[fastapi]``.
 * :mod:`asyncexp.integrations.openfeature`: an OpenFeature provider; needs

@@ -31,14 +31,9 @@ Push updates: mount ``asgi_webhook(secret=...)`` (from
 ``Mount("/webhooks/optimizely", app=asgi_webhook(secret))``; it finds the lifespan's
 client under ``key``.
 
-Quart has no ``lifespan=`` argument; use :func:`managed_client` with
-``while_serving``::
-
-    @app.while_serving
-    async def asyncexp() -> AsyncIterator[None]:
-        async with managed_client(make_client) as client:
-            app.extensions["asyncexp"] = client
-            yield
+Quart has no ``lifespan=`` argument, and its requests carry no app in their
+scope: use :mod:`asyncexp.integrations.quart` (``setup_client(app, make_client)``
+and ``get_client()``).
 """
 
 from __future__ import annotations
@@ -182,6 +177,7 @@ def get_client(connection: _Connection | Mapping[str, Any], key: str = DEFAULT_K
     if not isinstance(client, Client):
         raise ClientStateError(
             f"no asyncexp client under {key!r}: build the application with "
-            "lifespan=asyncexp_lifespan(...) and serve it with lifespan enabled"
+            "lifespan=asyncexp_lifespan(...) and serve it with lifespan enabled (under "
+            "Quart, use asyncexp.integrations.quart's setup_client and get_client)"
         )
     return client

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from quart import Quart
+
 from asyncexp import (
     AppConfigOptions,
     BatchCollector,
@@ -28,6 +30,7 @@ from asyncexp import (
     Vendor,
 )
 from asyncexp.aio.http import RetryPolicy
+from asyncexp.integrations import quart as quart_integration
 from asyncexp.integrations.openfeature import AsyncExpProvider
 from asyncexp.testing import CapturingCollector, DatafileBuilder
 
@@ -100,6 +103,18 @@ async def refresh_and_report(client: Client) -> str:
     return f"{result.value}; {queued} queued"
 
 
+def quart_app(directory: Path) -> Quart:
+    app = Quart(__name__)
+    quart_integration.setup_client(app, lambda: make_client("optimizely", directory))
+
+    @app.get("/")
+    async def index() -> dict[str, str | None]:
+        client: Client = quart_integration.get_client()
+        return {"variation": client.create_user_context("u").decide("checkout").variation_key}
+
+    return app
+
+
 async def main(directory: Path) -> None:
     datafile = build_datafile()
     capture = CapturingCollector()
@@ -124,7 +139,7 @@ async def main(directory: Path) -> None:
     except ConfigError as exc:
         print(exc)
     other = make_client("eyeofcloud", directory)
-    print(other.closed, other_collectors(directory))
+    print(other.closed, other_collectors(directory), quart_app(directory).name)
 
 
 if __name__ == "__main__":
