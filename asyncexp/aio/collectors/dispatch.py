@@ -238,16 +238,16 @@ class Sender:
     async def wait_settled(self, target: int) -> None:
         if self.failure is not None:
             raise DeliveryError("the collector's sender failed") from self.failure
-        if self._unsettled_floor() >= target:
-            return
-        future = asyncio.get_running_loop().create_future()
-        self._waiters.append((target, future))
-        self.wakeup.set()
-        try:
-            await future
-        finally:
-            if not future.done():
-                self._waiters.remove((target, future))
+        if self._unsettled_floor() < target:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.append((target, future))
+            self.wakeup.set()
+            try:
+                await future
+            finally:
+                if not future.done():
+                    self._waiters.remove((target, future))
+        await self._delivery.wait_idle()  # overflow chunks the spool's writer thread holds
 
     def _notify_waiters(self) -> None:
         if not self._waiters:

@@ -97,6 +97,10 @@ Sleep = Callable[[float], Awaitable[Any]]
 _Request = tuple[str, dict[str, str], bool, bytes | None, int]
 
 
+def _identity(raw: bytes) -> bytes:
+    return raw
+
+
 class HttpDelivery:
     """Posting chunks, retrying, spooling; owns the spool sink, health and re-sender."""
 
@@ -135,6 +139,8 @@ class HttpDelivery:
         self._wall_clock = wall_clock
         self.health = Health(stats, name)
         self.sink = None if spool is None else SpoolSink(spool, stats, name)
+        if self.sink is not None:
+            self.sink.on_written = self._after_spill
         self.replayer: SpoolReplayer | None = None
         if spool is not None:
             self.replayer = SpoolReplayer(
@@ -169,6 +175,8 @@ class HttpDelivery:
     async def release(self) -> None:
         if self.replayer is not None:
             await self.replayer.aclose()
+        if self.sink is not None:
+            await self.sink.aclose()
 
     def diverting(self) -> bool:
         return self.sink is not None and self.health.outage
@@ -195,12 +203,37 @@ class HttpDelivery:
     def spill_now(self, lane: LaneKey, items: list[Any]) -> bool:
         if self.sink is None:
             return False
-        url, headers, check_code, body, sent = self._request_for(lane, items)
-        if body is not None:
-            self.sink.write_now(SpoolBatch(url, dict(headers), body, sent, check_code))
-            if self.replayer is not None and not self.health.outage:
-                self.replayer.kick()
+        try:  # the JSON here (it holds the GIL anyway); compressing and writing in the sink
+            if lane == ANALYSYS_LANE:
+                assert self._up_url is not None
+                url, headers, check_code = self._up_url, self._headers, True
+                raw = orjson.dumps(items)
+                finish = self._finish_records
+            else:
+                url, headers, check_code = lane[0], OPTIMIZELY_HEADERS, False
+                raw = orjson.dumps(build_event_batch(items))
+                finish = _identity
+        except TypeError:  # an item that cannot be serialised: the careful path, per item
+            url, headers, check_code, body, sent = self._request_for(lane, items)
+            if body is not None:
+                self.sink.write_now(SpoolBatch(url, dict(headers), body, sent, check_code))
+                self._after_spill()
+            return True
+        self._acc.observe(len(raw), len(items))
+        self.sink.write_soon(
+            SpoolBatch(url, dict(headers), b"", len(items), check_code), raw, finish
+        )
         return True
+
+    def _after_spill(self) -> None:
+        if self.replayer is not None and not self.health.outage:
+            self.replayer.kick()
+
+    def _finish_records(self, raw: bytes) -> bytes:
+        """The Analysys body from the JSON array (thread-safe: no state touched)."""
+        if self._encoding == "json":
+            return raw
+        return base64.b64encode(gzip.compress(raw, compresslevel=self._level, mtime=0))
 
     async def deliver(self, lane: LaneKey, items: list[Any]) -> None:
         url, headers, check_code, body, sent = self._request_for(lane, items)
@@ -332,9 +365,7 @@ class HttpDelivery:
     def _encode_records(self, items: Sequence[Any]) -> bytes:
         raw = orjson.dumps(items)
         self._acc.observe(len(raw), len(items))
-        if self._encoding == "json":
-            return raw
-        return base64.b64encode(gzip.compress(raw, compresslevel=self._level, mtime=0))
+        return self._finish_records(raw)
 
     def _encode_events(self, items: Sequence[Any]) -> bytes:
         raw = orjson.dumps(build_event_batch(items))

@@ -1,5 +1,9 @@
 """Re-sending the disk spool: oldest first, one request per file, one task per collector.
 
+A background pass sends one file at a time, so the files arrive oldest first.
+The close's drain (:meth:`SpoolReplayer.drain`, racing a deadline) sends up to
+``REPLAY_CONCURRENCY`` at once, started in age order.
+
 A pass claims each file (an ``flock``: pre-forked workers sharing a spool never
 send the same file at once), sends the exact request once and then:
 
@@ -40,7 +44,13 @@ from asyncexp.aio.collectors.health import Health
 from asyncexp.aio.collectors.spool import Claim, SpoolBatch, SpoolStore
 from asyncexp.aio.http import Attempt
 
-__all__ = ["MAX_UNCONFIRMED_COPIES", "UNCONFIRMED", "PostFn", "SpoolReplayer"]
+__all__ = [
+    "MAX_UNCONFIRMED_COPIES",
+    "REPLAY_CONCURRENCY",
+    "UNCONFIRMED",
+    "PostFn",
+    "SpoolReplayer",
+]
 
 logger = logging.getLogger("asyncexp.aio.collectors.spool")
 
@@ -50,6 +60,8 @@ WaitFn = Callable[[asyncio.Event, "float | None"], Awaitable[None]]
 
 UNCONFIRMED = "unconfirmed_2xx"
 """``Attempt.reason`` of an HTTP 2xx answer whose body is not ``{"code":200}``."""
+REPLAY_CONCURRENCY = 4
+"""Files the close's drain re-sends at once (a background pass sends one at a time)."""
 MAX_UNCONFIRMED_COPIES = 2
 """The most requests carrying one record that a receiver answers with HTTP 2xx
 without ``{"code":200}``: the first such answer ends the in-memory retries and
@@ -182,7 +194,9 @@ class SpoolReplayer:
             await self.aclose()
             if stop.is_set() or self._health.outage or self._health.abandoning:
                 return False
-            work = asyncio.ensure_future(self.replay_once(only=self._mine))
+            work = asyncio.ensure_future(
+                self.replay_once(only=self._mine, width=REPLAY_CONCURRENCY)
+            )
             await asyncio.wait(
                 [work, stopper],
                 timeout=max(0.0, end - loop.time()),
@@ -200,10 +214,11 @@ class SpoolReplayer:
         created, pid, _ = path.name.split("-", 2)
         return int(pid) == self._pid and int(created) >= self._since_ns
 
-    async def replay_once(self, only: Callable[[Path], bool] | None = None) -> bool:
+    async def replay_once(self, only: Callable[[Path], bool] | None = None, width: int = 1) -> bool:
         """One pass; True when the spool was emptied (as far as this process can see).
 
-        ``only``: send just the files it accepts (the close's drain of this run's files).
+        ``only``: send just the files it accepts (the close's drain of this run's files);
+        ``width``: files sent at once while the destination is healthy.
         """
         loop = asyncio.get_running_loop()
         store = self._store
@@ -211,60 +226,77 @@ class SpoolReplayer:
         self._stats.spool_skipped = len(store.skipped)
         if only is not None:
             paths = [path for path in paths if only(path)]
-        for path in paths:
-            taken = await self._claim(path)
-            if taken is None:  # another process has it, or it is already gone
-                continue
-            claim, batch, error = taken
-            if batch is None:
-                await loop.run_in_executor(None, store.quarantine, claim, error)
-                self._stats.spool_corrupt += 1
-                continue
-            try:
-                outcome = await self._post(batch.url, batch.body, batch.headers, batch.check_code)
-            except BaseException:
-                store.release(claim)  # closing an fd: cheap enough to do here
-                raise
-            self._health.record(outcome.ok, outcome.detail)
-            if outcome.ok:
-                self._stats.replayed += batch.count
-                await self._finish(store.remove, claim)
-                self._probes = 0
-            elif outcome.reason == UNCONFIRMED:
-                if batch.unconfirmed + 1 >= MAX_UNCONFIRMED_COPIES:
-                    self._stats.replay_drop(DROP_UNCONFIRMED, batch.count)
-                    logger.warning(
-                        "spooled batch of %d item(s) answered 2xx without success %d times "
-                        "(%s); removed as unconfirmed",
-                        batch.count,
-                        batch.unconfirmed + 1,
-                        outcome.detail,
-                    )
-                    await self._finish(store.remove, claim)
-                else:
-                    marked = SpoolBatch(
-                        batch.url,
-                        batch.headers,
-                        batch.body,
-                        batch.count,
-                        batch.check_code,
-                        batch.unconfirmed + 1,
-                    )
-                    await self._finish(functools.partial(_mark, store, marked), claim)
-                    return False
-            elif not outcome.retryable:
-                self._stats.replay_drop(DROP_REJECTED, batch.count)
+        i = 0
+        while i < len(paths):
+            # a probe (outage mode) is always one request
+            step = 1 if self._health.outage else width
+            group, i = paths[i : i + step], i + step
+            if len(group) == 1:
+                go_on = await self._send_one(group[0])
+            else:
+                results = await asyncio.gather(*(self._send_one(path) for path in group))
+                go_on = all(results)
+            if not go_on:
+                return False
+        return True
+
+    async def _send_one(self, path: Path) -> bool:
+        """Re-send one file; False when the pass must stop (the destination failed)."""
+        loop = asyncio.get_running_loop()
+        store = self._store
+        taken = await self._claim(path)
+        if taken is None:  # another process has it, or it is already gone
+            return True
+        claim, batch, error = taken
+        if batch is None:
+            await loop.run_in_executor(None, store.quarantine, claim, error)
+            self._stats.spool_corrupt += 1
+            return True
+        try:
+            outcome = await self._post(batch.url, batch.body, batch.headers, batch.check_code)
+        except BaseException:
+            store.release(claim)  # closing an fd: cheap enough to do here
+            raise
+        self._health.record(outcome.ok, outcome.detail)
+        if outcome.ok:
+            self._stats.replayed += batch.count
+            await self._finish(store.remove, claim)
+            self._probes = 0
+            return True
+        if outcome.reason == UNCONFIRMED:
+            if batch.unconfirmed + 1 >= MAX_UNCONFIRMED_COPIES:
+                self._stats.replay_drop(DROP_UNCONFIRMED, batch.count)
                 logger.warning(
-                    "spooled batch of %d item(s) refused on re-send (%s); removed",
+                    "spooled batch of %d item(s) answered 2xx without success %d times "
+                    "(%s); removed as unconfirmed",
                     batch.count,
+                    batch.unconfirmed + 1,
                     outcome.detail,
                 )
                 await self._finish(store.remove, claim)
-            else:
-                store.release(claim)
-                logger.info("spool re-send stopped: %s; trying again later", outcome.detail)
-                return False
-        return True
+                return True
+            marked = SpoolBatch(
+                batch.url,
+                batch.headers,
+                batch.body,
+                batch.count,
+                batch.check_code,
+                batch.unconfirmed + 1,
+            )
+            await self._finish(functools.partial(_mark, store, marked), claim)
+            return False
+        if not outcome.retryable:
+            self._stats.replay_drop(DROP_REJECTED, batch.count)
+            logger.warning(
+                "spooled batch of %d item(s) refused on re-send (%s); removed",
+                batch.count,
+                outcome.detail,
+            )
+            await self._finish(store.remove, claim)
+            return True
+        store.release(claim)
+        logger.info("spool re-send stopped: %s; trying again later", outcome.detail)
+        return False
 
     async def _claim(self, path: Path) -> _Taken | None:
         future = asyncio.get_running_loop().run_in_executor(None, _take, self._store, path)
