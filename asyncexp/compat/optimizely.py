@@ -649,7 +649,7 @@ class Optimizely:
                 if rule.id in config.local_holdouts:
                     # The reference checks the rule's local holdouts before this map.
                     view = UserView(user_id, attributes, None, {})
-                    if local_holdout(config, rule, view, bucketing_id_for(view, None), None):
+                    if local_holdout(config, rule, view, bucketing_id_for(view), None):
                         continue
                 variation = rule.variations_by_id.get(variation_id)
                 if variation is not None:

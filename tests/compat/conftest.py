@@ -33,6 +33,7 @@ __all__ = [
     "DictProfileService",
     "Pair",
     "decision_fields",
+    "dedup_reasons",
     "describe_user",
     "same",
     "strip_volatile",
@@ -84,14 +85,21 @@ def same(a: Any, b: Any, *, ordered: bool = True) -> bool:
     return bool(a == b)
 
 
+def dedup_reasons(reasons: Sequence[str]) -> list[str]:
+    """``reasons`` in order with repeats removed: the reference repeats earlier reasons
+    as it goes (asyncexp lists each once, README "Compatibility choices")."""
+    return list(dict.fromkeys(reasons))
+
+
 def decision_fields(decision: Any) -> dict[str, Any]:
-    """What must agree on every decision (reasons are deliberately not compared)."""
+    """What must agree on every decision; reasons as de-duplicated sequences."""
     return {
         "flag_key": decision.flag_key,
         "variation_key": decision.variation_key,
         "enabled": decision.enabled,
         "rule_key": decision.rule_key,
         "variables": decision.variables,
+        "reasons": dedup_reasons(decision.reasons),
     }
 
 
@@ -161,11 +169,15 @@ class Pair:
             self.expect_same(f"{what}: keys", list(ref), list(ours))
         else:
             self.expect_same(f"{what}: keys", sorted(ref), sorted(ours))
+        known = set(self.flag_keys)
         for key in ref:
             if key in ours:
-                self.expect_same(
-                    f"{what}: {key}", decision_fields(ref[key]), decision_fields(ours[key])
-                )
+                expected = decision_fields(ref[key])
+                if key not in known and not expected["reasons"]:
+                    # Compatibility choice: decide_for_keys gives an unknown key the reason
+                    # decide gives it; the reference leaves it empty.
+                    expected["reasons"] = [f'No flag was found for key "{key}".']
+                self.expect_same(f"{what}: {key}", expected, decision_fields(ours[key]))
 
     def take_payloads(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The events captured since the last call: (reference, asyncexp), volatile fields gone."""

@@ -4,7 +4,11 @@ For every generated (datafile, user, flag), ``variation_key``, ``enabled``,
 ``rule_key`` and ``variables`` (strictly: ``1`` is not ``1.0``, JSON values
 included) must agree, through ``decide``, ``decide_all`` and
 ``decide_for_keys``, with and without forced decisions and qualified segments,
-and under every decide option. Reasons are not compared (known difference 2).
+and under every decide option. With ``INCLUDE_REASONS`` the reasons must agree as
+de-duplicated sequences (order kept, repeats removed: the reference repeats earlier
+reasons, asyncexp lists each once, known difference 2); ``test_reasons_match_reference``
+asks for reasons on every decision and checks that holdouts, groups, forced
+decisions and non-string ``$opt_bucketing_id`` users were among them.
 
 The known deliberate differences each get one explicit test at the end, as do
 the divergences found by these tests (``DIV-1``…); those are marked
@@ -25,7 +29,13 @@ from optimizely.decision.optimizely_decide_option import OptimizelyDecideOption 
 
 from asyncexp.client import Client
 from asyncexp.core.flags.decision_types import DecideOption
-from tests.compat.conftest import DictProfileService, MakePair, decision_fields, describe_user
+from tests.compat.conftest import (
+    DictProfileService,
+    MakePair,
+    decision_fields,
+    dedup_reasons,
+    describe_user,
+)
 from tests.compat.datafile_gen import ForcedSpec, UserSpec, generate_datafile, generate_users
 
 DATAFILE_SEEDS = range(30)
@@ -103,6 +113,59 @@ def test_decisions_match_reference(make_pair: MakePair, seed: int) -> None:
     assert plain_users > 0
 
 
+# Reasons that show each path of the decide flow was compared (a substring of each).
+REASON_PATHS = {
+    "global holdout": "for feature flag",  # "... is bucketed into holdout 'h' for feature flag"
+    "holdout miss": "is not bucketed into any variation for holdout",
+    "local holdout": "into local holdout",
+    "group hit": "of group",
+    "group miss": "is not in experiment",
+    "empty range": "Bucketed into an empty traffic range",
+    "flag forced decision": "is mapped to flag (",
+    "invalid forced decision": "Invalid variation is mapped",
+    "whitelist": "is forced in variation",
+    "bucketing id": "Bucketing ID attribute is not a string",
+    "everyone else": 'Checking "Everyone Else" rule now',
+}
+
+
+def test_reasons_match_reference(make_pair: MakePair) -> None:
+    """Every decision with INCLUDE_REASONS, on every generated datafile: the same
+    de-duplicated reasons (decide and decide_all), and every path above shows up."""
+    seen = dict.fromkeys(REASON_PATHS, 0)
+    compared = 0
+    options = [DecideOption.INCLUDE_REASONS, DecideOption.DISABLE_DECISION_EVENT]
+    for seed in DATAFILE_SEEDS:
+        datafile = generate_datafile(seed)
+        pair = make_pair(datafile)
+        for i, spec in enumerate(generate_users(datafile, seed, 80)):
+            ref_user, our_user = pair.users(spec)
+            if i % 2:
+                ref_all = ref_user.decide_all(list(options))
+                our_all = our_user.decide_all(list(options))
+                pair.compare_decisions(
+                    f"seed {seed} decide_all {describe_user(spec)}", ref_all, our_all
+                )
+                decisions = list(our_all.values())
+            else:
+                decisions = []
+                for key in pair.flag_keys:
+                    ours = our_user.decide(key, list(options))
+                    pair.expect_same(
+                        f"seed {seed} decide({key!r}) {describe_user(spec)}",
+                        decision_fields(ref_user.decide(key, list(options))),
+                        decision_fields(ours),
+                    )
+                    decisions.append(ours)
+            for decision in decisions:
+                compared += 1
+                for path, text in REASON_PATHS.items():
+                    seen[path] += any(text in reason for reason in decision.reasons)
+        pair.assert_no_mismatches()
+    assert compared >= 80 * len(DATAFILE_SEEDS) * 4
+    assert all(seen.values()), f"paths never compared: {[p for p, n in seen.items() if not n]}"
+
+
 @pytest.mark.parametrize("seed", range(100, 106))
 def test_sticky_bucketing_matches_reference(make_pair: MakePair, seed: int) -> None:
     """With stored profiles (some stale): same decisions, same lookups, same saves."""
@@ -174,15 +237,16 @@ def test_unknown_flag_keys_match_reference(make_pair: MakePair) -> None:
 
 
 def test_decision_as_dict_matches_as_json(make_pair: MakePair) -> None:
-    """``Decision.as_dict()`` is the reference's ``as_json()`` (reasons aside)."""
+    """``Decision.as_dict()`` is the reference's ``as_json()`` (reasons de-duplicated)."""
     datafile = generate_datafile(3)
     pair = make_pair(datafile)
     for spec in generate_users(datafile, 3, 60):
         ref_user, our_user = pair.users(spec)
         for key in [*pair.flag_keys, "no_such_flag"]:
-            ref = ref_user.decide(key).as_json()
-            ours = our_user.decide(key).as_dict()
-            del ref["reasons"], ours["reasons"]
+            ref = ref_user.decide(key, [RefOption.INCLUDE_REASONS]).as_json()
+            ours = our_user.decide(key, [DecideOption.INCLUDE_REASONS]).as_dict()
+            ref["reasons"] = dedup_reasons(ref["reasons"])
+            ours["reasons"] = dedup_reasons(ours["reasons"])
             pair.expect_same(f"decide({key!r}).as_dict() {describe_user(spec)}", ref, ours)
     pair.assert_no_mismatches()
 
@@ -366,8 +430,9 @@ def test_every_match_type_matches_reference(make_pair: MakePair) -> None:
         attributes = {} if value == "<missing>" else {f"a{i}": value for i in range(len(LEAVES))}
         for segments in (None, ["seg_a"]):
             ref_user, our_user = pair.users(UserSpec(f"user{index}", attributes, segments))
-            ref = ref_user.decide_all([DecideOption.DISABLE_DECISION_EVENT])
-            ours = our_user.decide_all([DecideOption.DISABLE_DECISION_EVENT])
+            options = [DecideOption.DISABLE_DECISION_EVENT, DecideOption.INCLUDE_REASONS]
+            ref = ref_user.decide_all(list(options))
+            ours = our_user.decide_all(list(options))
             pair.compare_decisions(f"user value {value!r}, segments {segments}", ref, ours)
             outcomes.update((k, d.rule_key) for k, d in ref.items())
     pair.assert_no_mismatches()

@@ -342,7 +342,10 @@ def test_decide_through_the_facade_matches_reference(
                 decision_fields(our_user.decide(key)),
             )
             pair.compare_events(f"seed {seed} decide({key!r}) {spec!r}")
-        options = [OptimizelyDecideOption.DISABLE_DECISION_EVENT]
+        options = [
+            OptimizelyDecideOption.DISABLE_DECISION_EVENT,
+            OptimizelyDecideOption.INCLUDE_REASONS,
+        ]
         ref_all = ref_user.decide_all(options)
         our_all = our_user.decide_all(options)
         pair.expect(f"seed {seed} decide_all keys", list(ref_all), list(our_all))

@@ -14,6 +14,11 @@ Rules (identical to the Optimizely SDKs, so the same user gets the same bucket):
   allocation; only when that picks this rule does variation bucketing follow.
 * ``$opt_bucketing_id`` replaces the user id for hashing when it is a string.
 
+Reasons (when asked for) are the reference bucketer's: a group miss, a bucket in
+no range or in an empty range (also a holdout's) each end with "Bucketed into an
+empty traffic range. Returning nil."; a range naming an entity id that is not a
+variation of the rule ends the bucketing silently.
+
 The key is encoded here and mmh3 gets bytes: given a ``str`` with a lone
 surrogate (``"\ud800"``, e.g. from ``json.loads`` or a 0xFF header byte)
 mmh3 5.x dereferences a failed UTF-8 conversion and the process dies with
@@ -38,6 +43,7 @@ __all__ = [
     "bucket_variation",
     "find_entity",
     "hash_key",
+    "variation_in_range",
 ]
 
 MAX_TRAFFIC_VALUE = 10000
@@ -74,22 +80,34 @@ def bucket_variation(
     if rule.group_policy == "random" and rule.group_id is not None:
         group = groups.get(rule.group_id)
         if group is None:
+            if reasons is not None:
+                reasons.append(EMPTY_RANGE)
             return None
         picked = find_entity(group.traffic, bucket_value(bucketing_id + group.id))
         if not picked:
             if reasons is not None:
                 reasons.append(f'User "{user_id}" is in no experiment.')
+                reasons.append(EMPTY_RANGE)
             return None
         if picked != rule.id:
             if reasons is not None:
                 reasons.append(
                     f'User "{user_id}" is not in experiment "{rule.key}" of group {group.id}.'
                 )
+                reasons.append(EMPTY_RANGE)
             return None
         if reasons is not None:
             reasons.append(f'User "{user_id}" is in experiment {rule.key} of group {group.id}.')
-    entity = find_entity(rule.traffic, bucket_value(bucketing_id + rule.id))
-    variation = rule.variations_by_id.get(entity) if entity else None
-    if variation is None and reasons is not None:
-        reasons.append(EMPTY_RANGE)
-    return variation
+    return variation_in_range(rule, bucket_value(bucketing_id + rule.id), reasons)
+
+
+def variation_in_range(rule: Rule, bucket: int, reasons: list[str] | None) -> Variation | None:
+    """The variation of ``rule``'s range holding ``bucket``. The empty-range reason is
+    given when no range or an empty (``""``) one holds it, not for an entity id that is
+    not a variation of the rule (the reference's bucketer says nothing then)."""
+    entity = find_entity(rule.traffic, bucket)
+    if not entity:
+        if reasons is not None:
+            reasons.append(EMPTY_RANGE)
+        return None
+    return rule.variations_by_id.get(entity)

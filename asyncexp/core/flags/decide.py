@@ -39,15 +39,11 @@ _NO_DECISION = FlagResult(None, None, DecisionSource.ROLLOUT)
 _FT = DecisionSource.FEATURE_TEST
 
 
-def bucketing_id_for(user: UserView, reasons: list[str] | None) -> str:
+def bucketing_id_for(user: UserView) -> str:
+    """``$opt_bucketing_id`` when it is a string, else the user id. The reason for a
+    non-string one is given where a rule reaches bucketing (``note_bucketing_id``)."""
     value = user.attributes.get(BUCKETING_ID_ATTRIBUTE)
-    if value is None:
-        return user.user_id
-    if isinstance(value, str):
-        return value
-    if reasons is not None:
-        reasons.append("Bucketing ID attribute is not a string. Defaulted to user_id.")
-    return user.user_id
+    return value if isinstance(value, str) else user.user_id
 
 
 def evaluate_flag(
@@ -62,7 +58,7 @@ def evaluate_flag(
         forced = forced_variation(flag, None, user, reasons)
         if forced is not None:
             return FlagResult(None, forced, _FT)
-    bucketing_id = bucketing_id_for(user, reasons)
+    bucketing_id = bucketing_id_for(user)
     bypassed: tuple[Rule, Variation] | None = None
     for holdout in config.global_holdouts:
         variation = holdout_variation(holdout, user, bucketing_id, reasons)

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from asyncexp.core.flags.bucketing import BUCKETING_ID_ATTRIBUTE, variation_in_range
 from asyncexp.core.flags.bucketing import bucket_value as _bucket_value
-from asyncexp.core.flags.bucketing import find_entity
 from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.core.flags.decision_types import DecisionContext, DecisionSource, FlagResult, UserView
 from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
 
-__all__ = ["audience_ok", "forced_variation", "holdout_variation", "local_holdout"]
+__all__ = [
+    "BUCKETING_ID_REASON",
+    "audience_ok",
+    "forced_variation",
+    "holdout_variation",
+    "local_holdout",
+    "note_bucketing_id",
+]
+
+BUCKETING_ID_REASON = "Bucketing ID attribute is not a string. Defaulted to user_id."
+
+
+def note_bucketing_id(user: UserView, reasons: list[str]) -> None:
+    """Add the non-string ``$opt_bucketing_id`` reason, once, where the reference first
+    gives it: as a holdout or rule reaches bucketing (call only when reasons are wanted)."""
+    value = user.attributes.get(BUCKETING_ID_ATTRIBUTE)
+    if value is not None and not isinstance(value, str) and BUCKETING_ID_REASON not in reasons:
+        reasons.append(BUCKETING_ID_REASON)
 
 
 def audience_ok(rule: Rule, label: str, user: UserView, reasons: list[str] | None) -> bool:
@@ -47,14 +64,15 @@ def forced_variation(
 def holdout_variation(
     holdout: Rule, user: UserView, bucketing_id: str, reasons: list[str] | None
 ) -> Variation | None:
+    if reasons is not None:
+        note_bucketing_id(user, reasons)
     if not audience_ok(holdout, f'experiment "{holdout.key}"', user, reasons):
         if reasons is not None:
             reasons.append(
                 f"User '{user.user_id}' does not meet the conditions for holdout '{holdout.key}'."
             )
         return None
-    entity = find_entity(holdout.traffic, _bucket_value(bucketing_id + holdout.id))
-    variation = holdout.variations_by_id.get(entity) if entity else None
+    variation = variation_in_range(holdout, _bucket_value(bucketing_id + holdout.id), reasons)
     if reasons is not None:
         if variation is None:
             reasons.append(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from asyncexp.core.flags.bucketing import bucket_variation
 from asyncexp.core.flags.datafile import ProjectConfig
-from asyncexp.core.flags.decide_checks import audience_ok, forced_variation, local_holdout
+from asyncexp.core.flags.decide_checks import (
+    audience_ok,
+    forced_variation,
+    local_holdout,
+    note_bucketing_id,
+)
 from asyncexp.core.flags.decision_types import DecisionSource, FlagResult, ProfileState, UserView
 from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
 
@@ -53,6 +58,8 @@ def experiment_variation(
                 f'User "{uid}" does not meet conditions to be in experiment "{rule.key}".'
             )
         return None
+    if reasons is not None:
+        note_bucketing_id(user, reasons)
     if rule.cmab is not None:
         if reasons is not None:
             reasons.append(f'CMAB rule "{rule.key}" is not supported by asyncexp; skipped.')
@@ -112,6 +119,7 @@ def delivery_variation(
                 break
             index = last
             continue
+        note_bucketing_id(user, reasons)
         label = "Everyone Else" if index == last else str(index + 1)
         if not audience_ok(rule, f"rule {label}", user, reasons):
             reasons.append(

@@ -64,7 +64,7 @@ def experiment_decision(
                     f'user "{user.user_id}" in the forced variation map'
                 )
             return forced
-    bucketing_id = bucketing_id_for(user, reasons)
+    bucketing_id = bucketing_id_for(user)
     return experiment_variation(config, rule, user, bucketing_id, profile, reasons)
 
 
