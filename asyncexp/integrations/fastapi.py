@@ -37,7 +37,7 @@ from typing import Annotated, Any, TypeAlias
 from asyncexp.errors import ArgumentTypeError, MissingExtraError
 
 try:
-    from fastapi import Depends, HTTPException, Request
+    from fastapi import Cookie, Depends, Header, HTTPException, Request
 except ImportError as exc:
     raise MissingExtraError(
         "asyncexp.integrations.fastapi needs FastAPI: pip install 'asyncexp[fastapi]'"
@@ -60,6 +60,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("asyncexp.integrations.fastapi")
+
+_HEADER_PARAM = "asyncexp_user_id_header"
+_COOKIE_PARAM = "asyncexp_user_id_cookie"
 
 _Identity: TypeAlias = tuple[str | None, Mapping[str, Any] | None]
 IdentifyFn: TypeAlias = Callable[[Request], _Identity | Awaitable[_Identity]]
@@ -111,6 +114,42 @@ class UserContextDependency:
         self.identify = identify
         self.attributes = attributes
         self.key = key
+        # FastAPI reads a dependency's parameters from its signature: declaring the
+        # header and cookie (optional, so a missing one is our 400, not a 422) puts
+        # them in the OpenAPI schema of every operation that depends on this.
+        self.__signature__ = self._signature()
+
+    def _signature(self) -> inspect.Signature:
+        params = [
+            inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+            )
+        ]
+        if self.identify is None and self.header is not None:
+            default = Header(
+                default=None, alias=self.header, description="The user id for flag decisions"
+            )
+            params.append(
+                inspect.Parameter(
+                    _HEADER_PARAM,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=str | None,
+                )
+            )
+        if self.identify is None and self.cookie is not None:
+            description = "The user id for flag decisions" + (
+                f" (when the {self.header} header is absent)" if self.header else ""
+            )
+            params.append(
+                inspect.Parameter(
+                    _COOKIE_PARAM,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=Cookie(default=None, alias=self.cookie, description=description),
+                    annotation=str | None,
+                )
+            )
+        return inspect.Signature(params, return_annotation=UserContext)
 
     def __repr__(self) -> str:
         return (
@@ -126,7 +165,7 @@ class UserContextDependency:
             where.append(f"the {self.cookie!r} cookie")
         return "send " + " or ".join(where)
 
-    async def __call__(self, request: Request) -> UserContext:
+    async def __call__(self, request: Request, **declared: str | None) -> UserContext:
         client = asgi.get_client(request, self.key)
         attributes: dict[str, Any] = {}
         user_id: str | None = None
@@ -134,10 +173,11 @@ class UserContextDependency:
             user_id, found = await _maybe_await(self.identify(request))
             attributes.update(found or {})
         else:
+            # FastAPI passes the declared header and cookie; called directly, read them
             if self.header is not None:
-                user_id = request.headers.get(self.header)
+                user_id = declared.get(_HEADER_PARAM) or request.headers.get(self.header)
             if not user_id and self.cookie is not None:
-                user_id = request.cookies.get(self.cookie)
+                user_id = declared.get(_COOKIE_PARAM) or request.cookies.get(self.cookie)
         if user_id is None or (isinstance(user_id, str) and not user_id.strip()):
             # The caller's fault, so 400 rather than a decision for an anonymous id.
             logger.debug("%s %s: no user id (%r)", request.method, request.url.path, self)
