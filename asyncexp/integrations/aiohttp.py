@@ -49,6 +49,9 @@ logger = logging.getLogger("asyncexp.integrations.aiohttp")
 CLIENT_KEY: web.AppKey[Client] = web.AppKey("asyncexp_client", Client)
 """The default key: ``request.app[CLIENT_KEY]`` is typed as ``Client``."""
 
+_REGISTERED: web.AppKey[set[str]] = web.AppKey("asyncexp_registered_keys", set)
+"""The names of the keys ``setup_client`` registered on an app (set before startup)."""
+
 
 def setup_client(
     app: web.Application,
@@ -74,6 +77,9 @@ def setup_client(
         )
     if not isinstance(key, web.AppKey):
         raise ArgumentTypeError(f"key must be a web.AppKey, not {type(key).__name__}")
+    if _REGISTERED not in app:
+        app[_REGISTERED] = set()
+    app[_REGISTERED].add(repr(key))
 
     async def asyncexp_client_ctx(app: web.Application) -> AsyncIterator[None]:
         async with managed_client(client_or_factory, close_timeout=close_timeout) as client:
@@ -93,6 +99,12 @@ def get_client(request: web.Request, key: web.AppKey[Client] = CLIENT_KEY) -> Cl
     before the app was started.
     """
     client = request.config_dict.get(key)
+    if client is None and repr(key) in request.config_dict.get(_REGISTERED, set()):
+        raise ClientStateError(
+            f"the asyncexp client under {key!r} is not running: setup_client registered it, "
+            "but it starts with the app (its cleanup context, at startup) and is closed at "
+            "cleanup; this request came before the app started or after it stopped"
+        )
     if client is None:
         raise ClientStateError(
             f"no asyncexp client under {key!r}: call setup_client(app, ...) and serve "

@@ -162,3 +162,16 @@ def test_bad_arguments_are_refused_at_setup(args: tuple[object, object], message
 def test_a_plain_string_key_is_refused() -> None:
     with pytest.raises(ArgumentTypeError, match="AppKey"):
         setup_client(web.Application(), Client(), key="asyncexp")  # type: ignore[arg-type]
+
+
+async def test_get_client_before_startup_says_it_is_registered_but_not_running() -> None:
+    app = web.Application()
+    setup_client(app, lambda: capturing_client(CapturingCollector()))
+    request = make_mocked_request("GET", "/", app=app)
+    with pytest.raises(ClientStateError) as info:
+        get_client(request)
+    assert "setup_client registered it" in str(info.value)
+    assert "call setup_client" not in str(info.value)
+    other = web.Application()
+    with pytest.raises(ClientStateError, match="call setup_client"):  # never registered
+        get_client(make_mocked_request("GET", "/", app=other))
