@@ -54,6 +54,16 @@ def build_parser() -> CliParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"asyncexp {__version__}")
+    # Also before the command (asyncexp -v decide ...); a separate dest, because the
+    # subcommand's default would overwrite a shared one. main() adds the two counts.
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        dest="verbose_before_command",
+        help="show library logs (also accepted after the command)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (decide, config, serve, ship):
         module.register(commands, [common])
@@ -87,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
+    args.verbose = args.verbose + args.__dict__.pop("verbose_before_command", 0)
     try:
         # The checks argparse cannot express; parser.error exits with status 2.
         check = getattr(args, "check", None)

@@ -72,7 +72,8 @@ class BarProgress:
 
     def advance(self, nbytes: int, records: int) -> None:
         self._records += records
-        self._bar.set_postfix(records=self._records, refresh=False)
+        # A str: tqdm formats numbers in postfixes with format_num (10000 -> "1e+4").
+        self._bar.set_postfix_str(f"records={self._records}", refresh=False)
         self._bar.update(nbytes)
 
     def file_done(self, name: str, records: int, pending_bytes: int) -> None:
