@@ -1,4 +1,4 @@
-"""`-v` before the command (`asyncexp -v decide …`) as well as after; whole counts in the ship bar."""
+"""`-v` before the command (`asyncexp -v decide …`) or after it; whole counts in the ship bar."""
 
 from __future__ import annotations
 
