@@ -139,8 +139,20 @@ class AsyncExpProvider(AbstractProvider):
         super().__init__()
         if isinstance(init_timeout, bool) or not isinstance(init_timeout, int | float):
             raise ConfigError(f"init_timeout must be a number, not {type(init_timeout).__name__}")
-        if init_timeout < 0:
+        if not init_timeout >= 0:  # NaN too
             raise ConfigError(f"init_timeout must be >= 0, not {init_timeout}")
+        if not isinstance(owns_client, bool):
+            raise ConfigError(f"owns_client must be a bool, not {owns_client!r}")
+        options = None
+        if decide_options is not None:
+            if isinstance(decide_options, str | bytes) or not isinstance(decide_options, Iterable):
+                raise ConfigError(
+                    "decide_options must be an iterable of DecideOption values, not "
+                    f"{type(decide_options).__name__}"
+                )
+            options = list(decide_options)
+            if not all(isinstance(option, str) for option in options):
+                raise ConfigError("decide_options must hold DecideOption (str) values only")
         if (
             isinstance(error_after_failures, bool)
             or not isinstance(error_after_failures, int)
@@ -150,9 +162,7 @@ class AsyncExpProvider(AbstractProvider):
                 f"error_after_failures must be an int >= 1, not {error_after_failures!r}"
             )
         self._client = client
-        self._resolver = FlagResolver(
-            client, list(decide_options) if decide_options is not None else None, impressions
-        )
+        self._resolver = FlagResolver(client, options, impressions)
         self._init_timeout = float(init_timeout)
         self._error_after = error_after_failures
         self._listener: int | None = None
