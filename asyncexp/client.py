@@ -38,7 +38,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -135,6 +135,9 @@ class Client:
         datafile_store: str | os.PathLike[str] | DatafileStore | None = None,
         poll_leader: PollLeader | None = None,
     ) -> None:
+        if isinstance(default_decide_options, Iterator):
+            # a one-shot iterator: the check below and the decider both read it
+            default_decide_options = list(default_decide_options)
         if collector is not None and not callable(getattr(collector, "submit", None)):
             raise ArgumentTypeError("collector must have a submit(item) method")
         # Every setting is checked here, before anything is built: ConfigError names it.
@@ -155,6 +158,7 @@ class Client:
                 "debug": debug,
                 "record_ids": record_ids,
                 "odp_disabled": odp_disabled,
+                "default_decide_options": default_decide_options,
             }
         )
         odp_settings = check_options("odp_options", odp_options, OdpOptions)

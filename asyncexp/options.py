@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, TypedDict, Union
 
 from asyncexp.aio.collectors.http_sender import HttpSender
@@ -268,6 +268,15 @@ def check_client_settings(values: Mapping[str, Any]) -> None:
     for name in ("clock", "id_factory"):
         if values.get(name) is not None and not callable(values[name]):
             raise ConfigError(f"{name}: must be callable, got {_show(values[name])}")
+    options = values.get("default_decide_options")
+    if options is not None and not isinstance(options, str):
+        if not isinstance(options, Iterable) or isinstance(options, bytes | Mapping):
+            raise ConfigError(
+                "default_decide_options: must be an iterable of DecideOption values, got "
+                f"{_show(options)}"
+            )
+        if not all(isinstance(option, str) for option in options):
+            raise ConfigError("default_decide_options: must hold DecideOption (str) values only")
     datafile = values.get("datafile")
     if datafile is not None and not isinstance(datafile, str | bytes | bytearray | Mapping):
         raise ConfigError(f"datafile: must be a str, bytes or a mapping, got {_show(datafile)}")

@@ -51,6 +51,9 @@ def _build(**kwargs: Any) -> Client:
         ({"id_factory": "x"}, "id_factory: must be callable"),
         ({"datafile": 42}, "datafile: must be a str, bytes or a mapping, got 42"),
         ({"app_key": 7}, "app_key: must be a str or None, got int"),
+        ({"default_decide_options": 5}, "default_decide_options: must be an iterable"),
+        ({"default_decide_options": [1]}, "default_decide_options: must hold DecideOption"),
+        ({"default_decide_options": {"a": 1}}, "default_decide_options: must be an iterable"),
     ],
 )
 def test_client_settings_are_checked_at_construction(kwargs: dict[str, Any], message: str) -> None:
@@ -214,3 +217,12 @@ async def test_own_server_without_events_url_warns_once_at_start(
     async with Client(datafile=DATAFILE, collector=events):
         pass
     assert not [r for r in caplog.records if "optimizely_events_url=" in r.getMessage()]
+
+
+def test_default_decide_options_from_a_generator_are_applied() -> None:
+    options = (o for o in ["INCLUDE_REASONS", "DISABLE_DECISION_EVENT"])
+    collector = CapturingCollector()
+    client = Client(datafile=DATAFILE, collector=collector, default_decide_options=options)
+    decision = client.create_user_context("u", {"age": 30}).decide("checkout")
+    assert decision.reasons  # INCLUDE_REASONS took effect
+    assert collector.items == []  # and DISABLE_DECISION_EVENT
