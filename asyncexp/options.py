@@ -23,6 +23,7 @@ import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, TypedDict, Union
 
+from asyncexp.aio.checks import check_bool, check_choice, check_number, check_str, show
 from asyncexp.aio.collectors.http_sender import HttpSender
 from asyncexp.aio.http import RetryPolicy
 from asyncexp.aio.odp.events import WaitFn
@@ -131,7 +132,7 @@ def check_options(setting: str, options: object, shape: type) -> dict[str, Any]:
             raise ConfigError(f"{setting}.{key}: unknown option{_suggest(key, hints)}")
         hint = hints[key]
         if not _matches(value, hint):
-            raise ConfigError(f"{setting}.{key}: must be {_describe(hint)}, got {_show(value)}")
+            raise ConfigError(f"{setting}.{key}: must be {_describe(hint)}, got {show(value)}")
         if key in _BOUNDS and isinstance(value, int | float) and not isinstance(value, bool):
             low, inclusive = _BOUNDS[key]
             if not (value >= low if inclusive else value > low):
@@ -141,59 +142,11 @@ def check_options(setting: str, options: object, shape: type) -> dict[str, Any]:
     return checked
 
 
-def check_number(
-    setting: str,
-    value: object,
-    *,
-    integer: bool = False,
-    minimum: float = 0,
-    inclusive: bool = False,
-    optional: bool = False,
-) -> None:
-    """Raise ``ConfigError`` naming ``setting`` unless ``value`` is a number (an int
-    if ``integer``; not a bool) above ``minimum`` (or equal, if ``inclusive``)."""
-    if optional and value is None:
-        return
-    kind = "an int" if integer else "a number"
-    sign = ">=" if inclusive else ">"
-    wanted = f"{kind} {sign} {minimum:g}" + (" or None" if optional else "")
-    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok_type:
-        raise ConfigError(f"{setting}: must be {wanted}, got {_show(value)}")
-    assert isinstance(value, int | float)
-    if not (value >= minimum if inclusive else value > minimum):
-        raise ConfigError(f"{setting}: must be {wanted}, got {value!r}")
-
-
-def check_str(setting: str, value: object, *, optional: bool = True) -> None:
-    """Raise ``ConfigError`` naming ``setting`` unless ``value`` is a str (or None)."""
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise ConfigError(
-            f"{setting}: must be a str{' or None' if optional else ''}, got {type(value).__name__}"
-        )
-
-
-def check_bool(setting: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{setting}: must be a bool, got {_show(value)}")
-
-
 def _suggest(key: object, known: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]}?"
     return f" (known: {', '.join(sorted(known))})"
-
-
-def _show(value: object) -> str:
-    # Only the type of values that are not plain scalars: no secrets, no huge reprs.
-    if value is None or isinstance(value, bool | int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 40 else f"a str of {len(value)} characters"
-    return f"a {type(value).__name__}"
 
 
 def _matches(value: object, hint: Any) -> bool:
@@ -252,10 +205,7 @@ def check_client_settings(values: Mapping[str, Any]) -> None:
         check_str(name, value)
         if value == "" and name in ("sdk_key", "app_key"):
             raise ConfigError(f"{name}: must not be empty")
-    vendor = values.get("vendor", "optimizely")
-    if vendor not in typing.get_args(Vendor):
-        choices = ", ".join(repr(v) for v in typing.get_args(Vendor))
-        raise ConfigError(f"vendor: must be one of {choices}, got {_show(vendor)}")
+    check_choice("vendor", values.get("vendor", "optimizely"), typing.get_args(Vendor))
     check_number("update_interval", values.get("update_interval", 300.0))
     check_number("request_timeout", values.get("request_timeout", 10.0))
     check_number("ready_timeout", values.get("ready_timeout", 10.0), inclusive=True)
@@ -267,19 +217,19 @@ def check_client_settings(values: Mapping[str, Any]) -> None:
             check_bool(name, values[name])
     for name in ("clock", "id_factory"):
         if values.get(name) is not None and not callable(values[name]):
-            raise ConfigError(f"{name}: must be callable, got {_show(values[name])}")
+            raise ConfigError(f"{name}: must be callable, got {show(values[name])}")
     options = values.get("default_decide_options")
     if options is not None and not isinstance(options, str):
         if not isinstance(options, Iterable) or isinstance(options, bytes | Mapping):
             raise ConfigError(
                 "default_decide_options: must be an iterable of DecideOption values, got "
-                f"{_show(options)}"
+                f"{show(options)}"
             )
         if not all(isinstance(option, str) for option in options):
             raise ConfigError("default_decide_options: must hold DecideOption (str) values only")
     datafile = values.get("datafile")
     if datafile is not None and not isinstance(datafile, str | bytes | bytearray | Mapping):
-        raise ConfigError(f"datafile: must be a str, bytes or a mapping, got {_show(datafile)}")
+        raise ConfigError(f"datafile: must be a str, bytes or a mapping, got {show(datafile)}")
 
 
 def check_collector_fit(collector: object, *, app_key: str | None, assignments: bool) -> None:
