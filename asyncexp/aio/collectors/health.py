@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from asyncexp.aio.collectors.base import CollectorStats
 
@@ -54,6 +55,9 @@ class Health:
         self.abandoning = False
         self.interrupt = asyncio.Event()
         self.abandoned = asyncio.Event()
+        self.posting: set[asyncio.Task[Any]] = set()
+        """Send tasks inside a request now (a close that gives up cancels them)."""
+        self.cancels_sent: dict[asyncio.Task[Any], int] = {}
         self.on_recover: Callable[[], None] | None = None
         self.on_outage: Callable[[], None] | None = None
 
@@ -88,6 +92,10 @@ class Health:
         self.abandoning = True
         self.interrupt.set()
         self.abandoned.set()
+        for task in list(self.posting):
+            if not task.done():
+                self.cancels_sent[task] = self.cancels_sent.get(task, 0) + 1
+                task.cancel()
 
     def probe_delay(self, attempt: int, jitter: float) -> float:
         """Seconds before probe ``attempt`` (0-based): doubling, capped, equal jitter."""

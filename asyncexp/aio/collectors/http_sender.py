@@ -97,6 +97,10 @@ Sleep = Callable[[float], Awaitable[Any]]
 _Request = tuple[str, dict[str, str], bool, bytes | None, int]
 
 
+_COMPRESS_OFF_LOOP = 16 << 10
+"""JSON bodies from this size are compressed in the executor (about 0.1 ms and up)."""
+
+
 def _identity(raw: bytes) -> bytes:
     return raw
 
@@ -236,7 +240,7 @@ class HttpDelivery:
         return base64.b64encode(gzip.compress(raw, compresslevel=self._level, mtime=0))
 
     async def deliver(self, lane: LaneKey, items: list[Any]) -> None:
-        url, headers, check_code, body, sent = self._request_for(lane, items)
+        url, headers, check_code, body, sent = await self._request_off_loop(lane, items)
         if body is None:
             return
         if lane != ANALYSYS_LANE and self.on_log_event is not None:
@@ -317,22 +321,30 @@ class HttpDelivery:
     async def _interruptible_post(
         self, url: str, body: bytes, headers: dict[str, str], check_code: bool
     ) -> Attempt | None:
-        """One attempt, abandoned (``None``) if a close gives up waiting meanwhile."""
+        """One attempt, abandoned (``None``) if a close gives up waiting meanwhile.
+
+        The request runs in the calling send task itself (no helper task: two loop
+        iterations fewer per request); :meth:`Health.abandon` cancels the tasks
+        registered in ``health.posting``, and the cancellation it caused is taken
+        back here (``uncancel``) so the send goes on to spool what it holds.
+        """
         health = self.health
         if health.abandoning:
             return None
-        task = asyncio.ensure_future(self._post(url, body, headers, check_code))
-        stop = asyncio.ensure_future(health.abandoned.wait())
+        task = asyncio.current_task()
+        assert task is not None
+        health.posting.add(task)
         try:
-            await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+            return await self._post(url, body, headers, check_code)
+        except asyncio.CancelledError:
+            if health.abandoning and task.cancelling() <= health.cancels_sent.get(task, 0):
+                while task.cancelling():
+                    task.uncancel()
+                return None
+            raise
         finally:
-            stop.cancel()
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        return None
+            health.posting.discard(task)
+            health.cancels_sent.pop(task, None)
 
     async def _to_spool(
         self,
@@ -352,6 +364,24 @@ class HttpDelivery:
         health = self.health
         if self.replayer is not None and not (health.outage or health.abandoning or unconfirmed):
             self.replayer.kick()
+
+    async def _request_off_loop(self, lane: LaneKey, items: list[Any]) -> _Request:
+        """``_request_for``, with a large gzip body compressed in the loop's executor
+        (zlib releases the GIL: the loop keeps serving producers meanwhile)."""
+        if lane != ANALYSYS_LANE or self._encoding != "gzip":
+            return self._request_for(lane, items)
+        try:
+            raw = orjson.dumps(items)
+        except TypeError:  # the careful path, per item
+            return self._request_for(lane, items)
+        self._acc.observe(len(raw), len(items))
+        if len(raw) < _COMPRESS_OFF_LOOP:
+            body = self._finish_records(raw)
+        else:
+            loop = asyncio.get_running_loop()
+            body = await loop.run_in_executor(None, self._finish_records, raw)
+        assert self._up_url is not None
+        return self._up_url, self._headers, True, body, len(items)
 
     def _request_for(self, lane: LaneKey, items: list[Any]) -> _Request:
         """``(url, headers, check_code, body, items in body)`` for a chunk of one lane."""
