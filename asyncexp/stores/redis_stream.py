@@ -100,6 +100,9 @@ logger = logging.getLogger("asyncexp.stores.stream")
 ANALYSYS_DESTINATION = "analysys"
 """The ``d`` field of an entry of Analysys records (the relay posts it to ``{url}/up``)."""
 DEFAULT_STREAM = "asyncexp:events"
+_SPOOLED_ANALYSYS = "http://analysys.stream.asyncexp.invalid/up"
+# the spool keeps http(s) URLs only: an entry of Analysys records is spooled under this
+# name (``.invalid`` is reserved, RFC 2606: it never resolves) and appended back as "analysys"
 _RECORDS: LaneKey = ("analysys",)
 _TRIM_LOG_INTERVAL = 10.0
 
@@ -372,7 +375,8 @@ class StreamDelivery:
             created = int(headers.get("t", "0"))
         except ValueError:
             count, created = 0, 0
-        entry = StreamEntry(url, body, count, created or self._wall_ms())
+        destination = ANALYSYS_DESTINATION if url == _SPOOLED_ANALYSYS else url
+        entry = StreamEntry(destination, body, count, created or self._wall_ms())
         stats = self._stats
         stats.requests += 1
         try:
@@ -388,7 +392,10 @@ class StreamDelivery:
     @staticmethod
     def _batch(entry: StreamEntry) -> SpoolBatch:
         headers = {"n": str(entry.count), "t": str(entry.created_ms)}
-        return SpoolBatch(entry.destination, headers, entry.body, entry.count, False)
+        url = entry.destination
+        if url == ANALYSYS_DESTINATION:
+            url = _SPOOLED_ANALYSYS
+        return SpoolBatch(url, headers, entry.body, entry.count, False)
 
     async def _to_spool(self, entry: StreamEntry, no_spool_reason: str | None) -> None:
         if self.spool is None:
