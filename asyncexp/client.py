@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
+from asyncexp.aio.cmab import DEFAULT_PREDICTION_ENDPOINT, HttpCmabPredictor
 from asyncexp.aio.collectors.base import Collector, CollectorStats
 from asyncexp.aio.collectors.http_sender import HttpSender
 from asyncexp.aio.datafile_source import DatafileSource, datafile_url_for
@@ -56,6 +57,12 @@ from asyncexp.aio.shared_datafile import SharedDatafile
 from asyncexp.aio.store_parts import StoreParts
 from asyncexp.analytics.api import Analytics
 from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError, ConfigError
+from asyncexp.flags.cmab import (
+    DEFAULT_CMAB_CACHE_SIZE,
+    DEFAULT_CMAB_CACHE_TTL,
+    CmabCache,
+    CmabResolver,
+)
 from asyncexp.flags.current_config import CurrentConfig
 from asyncexp.flags.decider import Decider, UserProfileService, normalize_options
 from asyncexp.flags.notifications import NotificationCenter, NotificationType
@@ -134,6 +141,9 @@ class Client:
         profile_options: Mapping[str, Any] | None = None,
         datafile_store: str | os.PathLike[str] | DatafileStore | None = None,
         poll_leader: PollLeader | None = None,
+        cmab_prediction_endpoint: str = DEFAULT_PREDICTION_ENDPOINT,
+        cmab_cache_size: int = DEFAULT_CMAB_CACHE_SIZE,
+        cmab_cache_ttl: float = DEFAULT_CMAB_CACHE_TTL,
     ) -> None:
         if isinstance(default_decide_options, Iterator):
             # a one-shot iterator: the check below and the decider both read it
@@ -258,6 +268,32 @@ class Client:
             default_options=normalize_options(default_decide_options),
             profile_loader=self._profiles,
             profile_sink=self._saver,
+            cmab=self._cmab_resolver(
+                cmab_prediction_endpoint, cmab_cache_size, cmab_cache_ttl, clock, id_factory
+            ),
+        )
+
+    def _cmab_resolver(
+        self,
+        endpoint: object,
+        size: object,
+        ttl: object,
+        clock: Callable[[], float],
+        id_factory: Callable[[], str] | None,
+    ) -> CmabResolver:
+        """CMAB predictions for ``decide_async`` (asyncexp.flags.cmab), over this client's
+        HTTP transport; ``{}`` in the endpoint stands for the rule id."""
+        if not isinstance(endpoint, str) or "{}" not in endpoint:
+            raise ConfigError("cmab_prediction_endpoint: must be a str with {} for the rule id")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ConfigError("cmab_cache_size: must be an int >= 0")
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl < 0:
+            raise ConfigError("cmab_cache_ttl: must be a number of seconds >= 0")
+        return CmabResolver(
+            HttpCmabPredictor(self._http, endpoint=endpoint),
+            clock=clock,
+            id_factory=id_factory or new_event_id,
+            cache=CmabCache(capacity=size, ttl=float(ttl), clock=clock),
         )
 
     def _shared_datafile(

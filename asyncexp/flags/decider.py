@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from asyncexp.core.flags.decide import evaluate_flag, profile_from_lookup
 from asyncexp.core.flags.decision_types import (
+    CmabAnswer,
+    CmabUnavailable,
     DecideOption,
     DecisionSource,
     FlagResult,
     ProfileState,
+    UserView,
 )
 from asyncexp.core.flags.events import (
     UserEvent,
@@ -31,6 +34,7 @@ from asyncexp.core.flags.events import (
     build_impression,
     build_visitor_attributes,
 )
+from asyncexp.flags.cmab import AnswerSource, CachedSource, CmabResolver
 from asyncexp.flags.decision import NOT_READY_REASON, Decision, flag_not_found_reason
 
 if TYPE_CHECKING:
@@ -73,6 +77,16 @@ class EventSink(Protocol):
     def submit(self, item: UserEvent) -> None: ...
 
 
+def evaluate_flag_probe(config: ProjectConfig, flag: FeatureFlag, view: UserView) -> None:
+    """Run the flow for ``flag`` without profile or reasons; raise ``CmabUnavailable``
+    at the first CMAB rule it reaches without an answer."""
+    result = evaluate_flag(config, flag, view, None, None)
+    if result.error and result.rule is not None:
+        raise CmabUnavailable(
+            result.rule, view.cmab.answer(result.rule, view) if view.cmab else None
+        )
+
+
 def normalize_options(options: Iterable[str] | None) -> frozenset[str]:
     """Options as a set of their string values; unknown values are ignored."""
     if options is None:
@@ -95,8 +109,13 @@ class Decider:
         default_options: frozenset[str],
         profile_loader: ProfileLoader | None = None,
         profile_sink: ProfileSink | None = None,
+        cmab: CmabResolver | None = None,
     ) -> None:
         self._current = current
+        # CMAB answers: the cache for plain decides, the prediction service for the
+        # async variants (asyncexp.flags.cmab).
+        self.cmab = cmab
+        self._cmab_seen: tuple[ProjectConfig | None, bool] = (None, False)
         self._outbox = outbox
         self._sends = outbox.has_sink
         self._ups = user_profile_service
@@ -119,8 +138,36 @@ class Decider:
             cached = self._option_cache[key] = self._defaults | normalize_options(key)
         return cached
 
-    def decide(self, user: UserContext, key: str, options: Iterable[str] | None) -> Decision:
-        """``decide``: always returns a decision (ENABLED_FLAGS_ONLY does not apply)."""
+    def _has_cmab(self, config: ProjectConfig) -> bool:
+        seen, has = self._cmab_seen
+        if seen is not config:
+            has = any(rule.cmab is not None for rule in config.rules_by_id.values())
+            self._cmab_seen = (config, has)
+        return has
+
+    def _view(
+        self,
+        config: ProjectConfig,
+        snapshot: UserContext,
+        cmab_answers: Mapping[str, CmabAnswer] | None,
+    ) -> UserView:
+        view = snapshot._view()
+        if cmab_answers is not None:
+            view.cmab = AnswerSource(cmab_answers)
+        elif self.cmab is not None and self._has_cmab(config):
+            view.cmab = CachedSource(self.cmab, config)
+        return view
+
+    def decide(
+        self,
+        user: UserContext,
+        key: str,
+        options: Iterable[str] | None,
+        cmab_answers: Mapping[str, CmabAnswer] | None = None,
+    ) -> Decision:
+        """``decide``: always returns a decision (ENABLED_FLAGS_ONLY does not apply).
+        ``cmab_answers`` (by rule id) are what ``decide_async`` resolved; without them a
+        CMAB rule reads the cache."""
         config = self._current.config
         snapshot = user._snapshot()
         if config is None:
@@ -132,7 +179,10 @@ class Decider:
         opts = self._options(options)
         reasons: list[str] | None = [] if _INCLUDE_REASONS in opts else None
         profile = self._profile_for(user, opts) if self._profiles_on else None
-        result = evaluate_flag(config, flag, snapshot._view(), profile, reasons)
+        view = self._view(config, snapshot, cmab_answers)
+        result = evaluate_flag(config, flag, view, profile, reasons)
+        if result.error:
+            return self._error_decision(config, flag, view, profile, snapshot, reasons)
         decision = self._finish(config, flag, result, snapshot, opts, reasons, [])
         if profile is not None and profile.changed:
             self._save_profile(profile, user)
@@ -143,8 +193,10 @@ class Decider:
         user: UserContext,
         keys: Iterable[str] | None,
         options: Iterable[str] | None,
+        cmab_answers: Mapping[str, CmabAnswer] | None = None,
     ) -> dict[str, Decision]:
-        """``decide_for_keys`` (keys given) and ``decide_all`` (keys None)."""
+        """``decide_for_keys`` (keys given) and ``decide_all`` (keys None). A CMAB error
+        decision is kept even under ENABLED_FLAGS_ONLY (as the reference)."""
         config = self._current.config
         if config is None:
             return {}
@@ -154,7 +206,7 @@ class Decider:
         include_reasons = _INCLUDE_REASONS in opts
         enabled_only = _ENABLED_ONLY in opts
         profile = self._profile_for(user, opts) if self._profiles_on else None
-        view = snapshot._view()
+        view = self._view(config, snapshot, cmab_answers)
         attrs_cache: list[list[dict[str, Any]]] = []  # visitor attributes, built once per call
         out: dict[str, Decision] = {}
         for key in flags if keys is None else keys:
@@ -166,12 +218,72 @@ class Decider:
                 continue
             reasons: list[str] | None = [] if include_reasons else None
             result = evaluate_flag(config, flag, view, profile, reasons)
+            if result.error:
+                out[key] = self._error_decision(config, flag, view, profile, snapshot, reasons)
+                continue
             decision = self._finish(config, flag, result, snapshot, opts, reasons, attrs_cache)
             if decision.enabled or not enabled_only:
                 out[key] = decision
         if profile is not None and profile.changed:
             self._save_profile(profile, user)
         return out
+
+    def _error_decision(
+        self,
+        config: ProjectConfig,
+        flag: FeatureFlag,
+        view: UserView,
+        profile: ProfileState | None,
+        snapshot: UserContext,
+        reasons: list[str] | None,
+    ) -> Decision:
+        """The reference's error decision for a CMAB rule without an answer: no variation,
+        no variables, no impression, no notification; its reasons are always given (the
+        flow runs again to collect them when they were not asked for)."""
+        if reasons is None:
+            reasons = []
+            evaluate_flag(config, flag, view, profile, reasons)
+        return Decision(
+            variation_key=None,
+            enabled=False,
+            variables={},
+            rule_key=None,
+            flag_key=flag.key,
+            user_context=snapshot,
+            reasons=reasons,
+        )
+
+    # -- CMAB: the only awaiting part, before the synchronous decide ----------------------
+    async def resolve_cmab(
+        self, user: UserContext, keys: Iterable[str] | None, options: Iterable[str] | None
+    ) -> dict[str, CmabAnswer]:
+        """The CMAB answers a decide of ``keys`` (None: every flag) will need, by rule id.
+
+        The flow runs without side effects (no profile, no reasons, no events) with
+        the answers found so far; each CMAB rule it stops at is resolved (cache, else the
+        prediction service) and the flag runs again, until no flag stops. A rule whose
+        fetch failed stays failed: the decide then gives the error decision."""
+        config = self._current.config
+        answers: dict[str, CmabAnswer] = {}
+        if config is None or not self._has_cmab(config):
+            return answers
+        opts = self._options(options)
+        view = user._snapshot()._view()
+        view.cmab = AnswerSource(answers)
+        resolver = self.cmab or CmabResolver(None, clock=lambda: 0.0, id_factory=str)
+        flags = config.flags
+        for key in flags if keys is None else keys:
+            flag = flags.get(key)
+            while flag is not None:
+                try:
+                    evaluate_flag_probe(config, flag, view)
+                    break
+                except CmabUnavailable as missing:
+                    rule = missing.rule
+                    if rule.id in answers:  # resolved and still unusable: the error decision
+                        break
+                    answers[rule.id] = await resolver.resolve(config, rule, view, opts)
+        return answers
 
     def _finish(
         self,
@@ -227,7 +339,16 @@ class Decider:
             holdout, variation = result.bypassed_holdout
             self._submit(config, flag, holdout, variation, "holdout", user, attrs)
         if main:
-            self._submit(config, flag, result.rule, result.variation, result.source, user, attrs)
+            self._submit(
+                config,
+                flag,
+                result.rule,
+                result.variation,
+                result.source,
+                user,
+                attrs,
+                result.cmab_uuid,
+            )
         return main
 
     def _submit(
@@ -239,6 +360,7 @@ class Decider:
         rule_type: str,
         user: UserContext,
         attrs: list[dict[str, Any]],
+        cmab_uuid: str | None = None,
     ) -> None:
         outbox = self._outbox
         event = build_impression(
@@ -256,6 +378,7 @@ class Decider:
             enabled=bool(variation.feature_enabled) if variation is not None else False,
             uuid=outbox.new_id(),
             timestamp=outbox.clock_ms(),
+            cmab_uuid=cmab_uuid,
         )
         outbox.submit_impression(event)
 

@@ -1,6 +1,8 @@
 """``UserContext``: one user's attributes, forced decisions and segments.
 
-Every method here is a plain call that never awaits: decisions run on the
+Every method here is a plain call that never awaits (except ``load_profile`` and the
+``decide*_async`` variants, which await the profile store or the CMAB prediction
+service and then decide synchronously): decisions run on the
 caller's stack in a few microseconds, and events are handed to the collector's
 non-blocking ``submit``. Each decide call works on a snapshot, so a concurrent
 ``set_attribute`` from another task cannot change a decision half-way.
@@ -126,6 +128,42 @@ class UserContext:
         """Decide every flag of the datafile, in datafile order."""
         _check_options(options)
         return self._decider.decide_many(self, None, options)
+
+    # -- decisions with CMAB predictions --------------------------------------
+    async def decide_async(self, key: str, options: Iterable[str] | None = None) -> Decision:
+        """``decide``, after fetching the CMAB predictions the flag's evaluation reaches
+        (cache first; concurrent fetches for the same user and rule are shared). Only
+        the prediction service is awaited; the decision itself is the synchronous one.
+        The CMAB cache options (``IGNORE_CMAB_CACHE``, ``RESET_CMAB_CACHE``,
+        ``INVALIDATE_USER_CMAB_CACHE``) apply here."""
+        if not isinstance(key, str):
+            raise ArgumentTypeError(f"flag key must be str, not {type(key).__name__}")
+        _check_options(options)
+        opts = list(options) if options is not None else None
+        answers = await self._decider.resolve_cmab(self, [key], opts)
+        return self._decider.decide(self, key, opts, answers)
+
+    async def decide_for_keys_async(
+        self, keys: Iterable[str], options: Iterable[str] | None = None
+    ) -> dict[str, Decision]:
+        """``decide_for_keys`` with CMAB predictions fetched first (see ``decide_async``)."""
+        if isinstance(keys, str) or not isinstance(keys, Iterable):
+            raise ArgumentTypeError("keys must be a list of flag keys")
+        keys = list(keys)
+        for key in keys:
+            if not isinstance(key, str):
+                raise ArgumentTypeError(f"flag keys must be str, not {type(key).__name__}")
+        _check_options(options)
+        opts = list(options) if options is not None else None
+        answers = await self._decider.resolve_cmab(self, keys, opts)
+        return self._decider.decide_many(self, keys, opts, answers)
+
+    async def decide_all_async(self, options: Iterable[str] | None = None) -> dict[str, Decision]:
+        """``decide_all`` with CMAB predictions fetched first (see ``decide_async``)."""
+        _check_options(options)
+        opts = list(options) if options is not None else None
+        answers = await self._decider.resolve_cmab(self, None, opts)
+        return self._decider.decide_many(self, None, opts, answers)
 
     # -- sticky bucketing ---------------------------------------------------
     async def load_profile(self) -> bool:

@@ -8,6 +8,8 @@
   and records what it got;
 * :class:`OdpServer` (:mod:`.odp_server`) answers segment queries and takes ODP
   events;
+* :class:`PredictionServer` (:mod:`.prediction_server`) answers CMAB prediction
+  requests (``decide_async``) and records them;
 * :class:`LoopbackSite` (:mod:`.loopback`) is their shared 127.0.0.1:0 lifecycle;
 * :class:`DatafileBuilder` (:mod:`.datafile_builder`) describes flags, variables,
   rules, audiences and holdouts in code and builds a valid datafile.
@@ -23,6 +25,7 @@ from asyncexp.testing.datafile_builder import DatafileBuilder, FlagBuilder
 from asyncexp.testing.ingestion_server import IngestionServer, ReceivedRequest, Reply
 from asyncexp.testing.loopback import LoopbackSite
 from asyncexp.testing.odp_server import INVALID_IDENTIFIER_ERROR, OdpRequest, OdpServer
+from asyncexp.testing.prediction_server import PredictionRequest, PredictionServer
 
 __all__ = [
     "INVALID_IDENTIFIER_ERROR",
@@ -33,6 +36,8 @@ __all__ = [
     "LoopbackSite",
     "OdpRequest",
     "OdpServer",
+    "PredictionRequest",
+    "PredictionServer",
     "ReceivedRequest",
     "Reply",
 ]

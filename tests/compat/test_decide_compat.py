@@ -566,8 +566,10 @@ def test_known_difference_3_enabled_flags_only_drops_unknown_keys(make_pair: Mak
     assert list(our_user.decide_for_keys(keys)) == keys
 
 
-def test_known_difference_4_cmab_rules_are_skipped() -> None:
-    """asyncexp never waits for a prediction service: a CMAB rule is skipped."""
+def test_known_difference_4_plain_decide_does_not_fetch_cmab_predictions() -> None:
+    """asyncexp's ``decide`` never waits for a prediction service: a CMAB rule without a
+    valid cached prediction gives the reference's error decision, with a reason naming
+    ``decide_async`` (tests/flags/test_cmab.py covers the async path)."""
     datafile = _two_experiment_datafile()
     e2 = datafile["experiments"][1]
     e2["trafficAllocation"] = [{"entityId": "122", "endOfRange": 10000}]
@@ -576,9 +578,11 @@ def test_known_difference_4_cmab_rules_are_skipped() -> None:
 
     e2["cmab"] = {"attributeIds": [], "trafficAllocation": 10000}
     user = Client(datafile=datafile).create_user_context("u1")
-    decision = user.decide("f", [DecideOption.INCLUDE_REASONS])
-    assert (decision.variation_key, decision.rule_key) == ("off", "everyone_else")
-    assert any("CMAB" in reason for reason in decision.reasons)
+    decision = user.decide("f")  # the error decision carries reasons without INCLUDE_REASONS
+    assert (decision.variation_key, decision.rule_key, decision.enabled) == (None, None, False)
+    assert decision.variables == {}
+    assert "Failed to fetch CMAB data for experiment e2." in decision.reasons
+    assert any("decide_async" in reason for reason in decision.reasons)
 
 
 def test_default_options_are_not_changed_by_decide(make_pair: MakePair) -> None:

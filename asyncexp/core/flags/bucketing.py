@@ -43,6 +43,8 @@ __all__ = [
     "bucket_variation",
     "find_entity",
     "hash_key",
+    "in_cmab_traffic",
+    "in_group_slot",
     "variation_in_range",
 ]
 
@@ -77,28 +79,67 @@ def bucket_variation(
     reasons: list[str] | None,
 ) -> Variation | None:
     """The variation ``rule`` assigns, after its group step if it has one."""
-    if rule.group_policy == "random" and rule.group_id is not None:
-        group = groups.get(rule.group_id)
-        if group is None:
-            if reasons is not None:
-                reasons.append(EMPTY_RANGE)
-            return None
-        picked = find_entity(group.traffic, bucket_value(bucketing_id + group.id))
-        if not picked:
-            if reasons is not None:
-                reasons.append(f'User "{user_id}" is in no experiment.')
-                reasons.append(EMPTY_RANGE)
-            return None
-        if picked != rule.id:
-            if reasons is not None:
-                reasons.append(
-                    f'User "{user_id}" is not in experiment "{rule.key}" of group {group.id}.'
-                )
-                reasons.append(EMPTY_RANGE)
-            return None
+    if (
+        rule.group_policy == "random"
+        and rule.group_id is not None
+        and not in_group_slot(rule, bucketing_id, user_id, groups, reasons)
+    ):
         if reasons is not None:
-            reasons.append(f'User "{user_id}" is in experiment {rule.key} of group {group.id}.')
+            reasons.append(EMPTY_RANGE)
+        return None
+    if rule.cmab is not None:  # a delivery rule with ``cmab`` buckets into "$": no variation
+        return None
     return variation_in_range(rule, bucket_value(bucketing_id + rule.id), reasons)
+
+
+def in_group_slot(
+    rule: Rule,
+    bucketing_id: str,
+    user_id: str,
+    groups: Mapping[str, Group],
+    reasons: list[str] | None,
+) -> bool:
+    """Whether the group step of a rule in a ``random`` group picks this rule."""
+    group = groups.get(rule.group_id) if rule.group_id is not None else None
+    if group is None:
+        return False
+    picked = find_entity(group.traffic, bucket_value(bucketing_id + group.id))
+    if not picked:
+        if reasons is not None:
+            reasons.append(f'User "{user_id}" is in no experiment.')
+        return False
+    if picked != rule.id:
+        if reasons is not None:
+            reasons.append(
+                f'User "{user_id}" is not in experiment "{rule.key}" of group {group.id}.'
+            )
+        return False
+    if reasons is not None:
+        reasons.append(f'User "{user_id}" is in experiment {rule.key} of group {group.id}.')
+    return True
+
+
+def in_cmab_traffic(
+    rule: Rule,
+    bucketing_id: str,
+    user_id: str,
+    groups: Mapping[str, Group],
+    reasons: list[str] | None,
+) -> bool:
+    """Whether a CMAB rule's traffic takes the user: the group step, then one range
+    ``[0, cmab.trafficAllocation)`` keyed by ``bucketing_id + rule id`` (no empty-range
+    reason, as the reference)."""
+    if (
+        rule.group_policy == "random"
+        and rule.group_id is not None
+        and not in_group_slot(rule, bucketing_id, user_id, groups, reasons)
+    ):
+        return False
+    cmab = rule.cmab or {}
+    end = cmab.get("trafficAllocation")
+    if isinstance(end, bool) or not isinstance(end, int | float):
+        return False
+    return bucket_value(bucketing_id + rule.id) < end
 
 
 def variation_in_range(rule: Rule, bucket: int, reasons: list[str] | None) -> Variation | None:

@@ -15,11 +15,18 @@
    rule). Delivery rules are not checked for status.
 5. Otherwise no decision (source ``rollout``).
 
+CMAB rules (``cmab`` in the datafile): after audiences, the CMAB traffic check
+(group step, then ``[0, cmab.trafficAllocation)``), then the prediction read from
+``user.cmab`` (a :class:`~asyncexp.core.flags.decision_types.CmabSource`: the answers
+``decide_async`` fetched, or a valid cached one). No answer, or a failed fetch, ends
+the flag with an error result (the reference's error decision); the flow never waits
+for the prediction service.
+
 Deliberate differences from the reference, all documented in the README:
 reasons are listed once (the reference duplicates them), a rule-level forced
 decision must name a variation of that rule (the reference accepts any
-variation of the flag), and CMAB rules are skipped with a reason because a
-decision never waits for a prediction service.
+variation of the flag), and a plain ``decide`` without a cached CMAB answer gives
+the error decision instead of calling the prediction service.
 """
 
 from __future__ import annotations
@@ -29,11 +36,22 @@ from collections.abc import Mapping
 from asyncexp.core.flags.bucketing import BUCKETING_ID_ATTRIBUTE
 from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.core.flags.decide_checks import forced_variation, holdout_variation, local_holdout
-from asyncexp.core.flags.decide_rules import ROLLOUT, delivery_variation, experiment_variation
-from asyncexp.core.flags.decision_types import DecisionSource, FlagResult, ProfileState, UserView
+from asyncexp.core.flags.decide_rules import (
+    ROLLOUT,
+    cmab_answer,
+    delivery_variation,
+    experiment_variation,
+)
+from asyncexp.core.flags.decision_types import (
+    CmabUnavailable,
+    DecisionSource,
+    FlagResult,
+    ProfileState,
+    UserView,
+)
 from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
 
-__all__ = ["bucketing_id_for", "evaluate_flag", "profile_from_lookup"]
+__all__ = ["bucketing_id_for", "cmab_error_reasons", "evaluate_flag", "profile_from_lookup"]
 
 _NO_DECISION = FlagResult(None, None, DecisionSource.ROLLOUT)
 _FT = DecisionSource.FEATURE_TEST
@@ -44,6 +62,19 @@ def bucketing_id_for(user: UserView) -> str:
     non-string one is given where a rule reaches bucketing (``note_bucketing_id``)."""
     value = user.attributes.get(BUCKETING_ID_ATTRIBUTE)
     return value if isinstance(value, str) else user.user_id
+
+
+def cmab_error_reasons(missing: CmabUnavailable) -> list[str]:
+    """The reasons of a CMAB error decision: the reference's, and, when no answer was at
+    hand (a plain ``decide`` without a valid cached prediction), how to get one."""
+    rule = missing.rule
+    out = [f"Failed to fetch CMAB data for experiment {rule.key}."]
+    if missing.answer is None:
+        out.append(
+            f'CMAB rule "{rule.key}" has no valid cached prediction for this user; '
+            "decide_async (or decide_for_keys_async / decide_all_async) fetches one."
+        )
+    return out
 
 
 def evaluate_flag(
@@ -89,8 +120,16 @@ def evaluate_flag(
             held = local_holdout(config, rule, user, bucketing_id, reasons)
             if held is not None:
                 return held
-        variation = experiment_variation(config, rule, user, bucketing_id, profile, reasons)
+        try:
+            variation = experiment_variation(config, rule, user, bucketing_id, profile, reasons)
+        except CmabUnavailable as missing:
+            if reasons is not None:
+                reasons.extend(cmab_error_reasons(missing))
+            return FlagResult(rule, None, _FT, error=True)
         if variation is not None:
+            if rule.cmab is not None:
+                uuid = cmab_answer(rule, user).cmab_uuid
+                return FlagResult(rule, variation, _FT, bypassed, cmab_uuid=uuid)
             return FlagResult(rule, variation, _FT, bypassed)
     if bypassed is not None and reasons is not None:
         reasons.append(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asyncexp.core.flags.bucketing import bucket_variation
+from asyncexp.core.flags.bucketing import bucket_variation, in_cmab_traffic
 from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.core.flags.decide_checks import (
     audience_ok,
@@ -10,10 +10,17 @@ from asyncexp.core.flags.decide_checks import (
     local_holdout,
     note_bucketing_id,
 )
-from asyncexp.core.flags.decision_types import DecisionSource, FlagResult, ProfileState, UserView
+from asyncexp.core.flags.decision_types import (
+    CmabAnswer,
+    CmabUnavailable,
+    DecisionSource,
+    FlagResult,
+    ProfileState,
+    UserView,
+)
 from asyncexp.core.flags.entities import FeatureFlag, Rule, Variation
 
-__all__ = ["ROLLOUT", "delivery_variation", "experiment_variation"]
+__all__ = ["ROLLOUT", "cmab_answer", "cmab_variation", "delivery_variation", "experiment_variation"]
 
 ROLLOUT = DecisionSource.ROLLOUT
 
@@ -38,7 +45,7 @@ def experiment_variation(
             if reasons is not None:
                 reasons.append(f'User "{uid}" is forced in variation "{forced.key}".')
             return forced
-    if profile is not None and rule.cmab is None:
+    if profile is not None:
         stored = profile.bucket_map.get(rule.id)
         stored_id = stored.get("variation_id") if isinstance(stored, dict) else None
         sticky = rule.variations_by_id.get(stored_id) if isinstance(stored_id, str) else None
@@ -61,9 +68,7 @@ def experiment_variation(
     if reasons is not None:
         note_bucketing_id(user, reasons)
     if rule.cmab is not None:
-        if reasons is not None:
-            reasons.append(f'CMAB rule "{rule.key}" is not supported by asyncexp; skipped.')
-        return None
+        return cmab_variation(config, rule, user, bucketing_id, reasons)
     variation = bucket_variation(rule, bucketing_id, uid, config.groups, reasons)
     if variation is None:
         if reasons is not None:
@@ -74,6 +79,45 @@ def experiment_variation(
     if profile is not None:
         profile.bucket_map[rule.id] = {"variation_id": variation.id}
         profile.changed = True
+    return variation
+
+
+def cmab_answer(rule: Rule, user: UserView) -> CmabAnswer:
+    """The usable answer for a CMAB rule the flow reached; raises ``CmabUnavailable``
+    when there is none (no answer at hand, or the service failed)."""
+    answer = user.cmab.answer(rule, user) if user.cmab is not None else None
+    if answer is None or answer.failed or answer.variation_id is None:
+        raise CmabUnavailable(rule, answer)
+    return answer
+
+
+def cmab_variation(
+    config: ProjectConfig,
+    rule: Rule,
+    user: UserView,
+    bucketing_id: str,
+    reasons: list[str] | None,
+) -> Variation | None:
+    """A CMAB rule past its audiences: traffic, then the prediction's variation (never
+    stored in the profile: CMAB decisions are not sticky, as the reference)."""
+    uid = user.user_id
+    if not in_cmab_traffic(rule, bucketing_id, uid, config.groups, reasons):
+        if reasons is not None:
+            reasons.append(
+                f'User "{uid}" not in CMAB experiment "{rule.key}" due to traffic allocation.'
+            )
+            reasons.append(f'User "{uid}" is in no variation.')
+        return None
+    answer = cmab_answer(rule, user)
+    variation = rule.variations_by_id.get(answer.variation_id or "")
+    if reasons is not None:
+        reasons.extend(answer.reasons)
+        if variation is None:
+            reasons.append(f'User "{uid}" is in no variation.')
+        else:
+            reasons.append(
+                f'User "{uid}" is in variation "{variation.key}" of experiment {rule.key}.'
+            )
     return variation
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from asyncexp.core.flags.entities import Rule, Variation
 from asyncexp.errors import ArgumentTypeError
 
 __all__ = [
+    "CmabAnswer",
+    "CmabSource",
+    "CmabUnavailable",
     "DecideOption",
     "DecisionContext",
     "DecisionSource",
@@ -28,6 +32,10 @@ class DecideOption(StrEnum):
     IGNORE_USER_PROFILE_SERVICE = "IGNORE_USER_PROFILE_SERVICE"
     INCLUDE_REASONS = "INCLUDE_REASONS"
     EXCLUDE_VARIABLES = "EXCLUDE_VARIABLES"
+    # CMAB cache options (read by ``decide_async``; see asyncexp.flags.cmab).
+    IGNORE_CMAB_CACHE = "IGNORE_CMAB_CACHE"
+    RESET_CMAB_CACHE = "RESET_CMAB_CACHE"
+    INVALIDATE_USER_CMAB_CACHE = "INVALIDATE_USER_CMAB_CACHE"
 
 
 class DecisionSource(StrEnum):
@@ -65,12 +73,40 @@ class ForcedDecision:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class CmabAnswer:
+    """The prediction service's answer for one user and CMAB rule, as the decide flow
+    uses it: ``variation_id`` and ``cmab_uuid``, the reasons the lookup gave (cache hit,
+    miss, ...), or ``failed`` when the service could not answer."""
+
+    variation_id: str | None
+    cmab_uuid: str | None
+    reasons: tuple[str, ...] = ()
+    failed: bool = False
+
+
+class CmabSource(Protocol):
+    """Where the decide flow reads CMAB answers; ``None`` means no answer is at hand."""
+
+    def answer(self, rule: Rule, user: UserView) -> CmabAnswer | None: ...
+
+
+class CmabUnavailable(Exception):  # noqa: N818 - a signal inside the decide flow, not an error
+    """Raised inside the decide flow when a CMAB rule is reached without a usable answer;
+    :func:`~asyncexp.core.flags.decide.evaluate_flag` turns it into an error result."""
+
+    def __init__(self, rule: Rule, answer: CmabAnswer | None) -> None:
+        super().__init__(rule.key)
+        self.rule = rule
+        self.answer = answer
+
+
 class UserView:
     """What the decide flow reads of a user context, frozen for one call."""
 
     # A plain slotted class: one is built per decide call, and frozen dataclasses
     # pay for object.__setattr__ on every field.
-    __slots__ = ("attributes", "forced", "segments", "user_id")
+    __slots__ = ("attributes", "cmab", "forced", "segments", "user_id")
 
     def __init__(
         self,
@@ -78,11 +114,13 @@ class UserView:
         attributes: Mapping[str, object],
         segments: Collection[str] | None,
         forced: Mapping[DecisionContext, ForcedDecision],
+        cmab: CmabSource | None = None,
     ) -> None:
         self.user_id = user_id
         self.attributes = attributes
         self.segments = segments
         self.forced = forced
+        self.cmab = cmab
 
 
 @dataclass(slots=True)
@@ -100,7 +138,7 @@ class ProfileState:
 class FlagResult:
     """Outcome of one flag's evaluation, before variables and events are attached."""
 
-    __slots__ = ("bypassed_holdout", "rule", "source", "variation")
+    __slots__ = ("bypassed_holdout", "cmab_uuid", "error", "rule", "source", "variation")
 
     def __init__(
         self,
@@ -108,6 +146,9 @@ class FlagResult:
         variation: Variation | None,
         source: DecisionSource,
         bypassed_holdout: tuple[Rule, Variation] | None = None,
+        *,
+        cmab_uuid: str | None = None,
+        error: bool = False,
     ) -> None:
         self.rule = rule
         self.variation = variation
@@ -115,6 +156,11 @@ class FlagResult:
         # A global holdout with excludeTargetedDeliveries that bucketed the user but
         # was bypassed: its impression is sent too (5.7 behaviour).
         self.bypassed_holdout = bypassed_holdout
+        # The prediction id of a CMAB decision (sent in the impression's metadata).
+        self.cmab_uuid = cmab_uuid
+        # A CMAB rule was reached without a usable answer: the reference's error
+        # decision (no variation, no variables, no impression).
+        self.error = error
 
     def __repr__(self) -> str:
         rule = self.rule.key if self.rule else None

@@ -156,20 +156,25 @@ def build_impression(
     enabled: bool,
     uuid: str,
     timestamp: int,
+    cmab_uuid: str | None = None,
 ) -> UserEvent:
-    """An impression (``campaign_activated``) for one decision."""
+    """An impression (``campaign_activated``) for one decision; a CMAB decision's
+    metadata ends with its ``cmab_uuid`` (absent otherwise, as the reference)."""
     campaign_id = campaign_id_for(layer_id, experiment_id)
+    metadata: dict[str, Any] = {
+        "flag_key": flag_key,
+        "rule_key": rule_key,
+        "rule_type": rule_type,
+        "variation_key": variation_key,
+        "enabled": enabled,
+    }
+    if cmab_uuid:
+        metadata["cmab_uuid"] = cmab_uuid
     decision = {
         "campaign_id": campaign_id,
         "experiment_id": experiment_id or "",
         "variation_id": normalize_variation_id(variation_id),
-        "metadata": {
-            "flag_key": flag_key,
-            "rule_key": rule_key,
-            "rule_type": rule_type,
-            "variation_key": variation_key,
-            "enabled": enabled,
-        },
+        "metadata": metadata,
     }
     event = {
         "entity_id": campaign_id,

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.core.flags.decide import bucketing_id_for
 from asyncexp.core.flags.decide_rules import experiment_variation
-from asyncexp.core.flags.decision_types import ProfileState, UserView
+from asyncexp.core.flags.decision_types import CmabUnavailable, ProfileState, UserView
 from asyncexp.core.flags.entities import Rule, Variation
 from asyncexp.core.flags.events import UserEvent, build_impression, build_visitor_attributes
 
@@ -65,7 +65,12 @@ def experiment_decision(
                 )
             return forced
     bucketing_id = bucketing_id_for(user)
-    return experiment_variation(config, rule, user, bucketing_id, profile, reasons)
+    try:
+        return experiment_variation(config, rule, user, bucketing_id, profile, reasons)
+    except CmabUnavailable:  # the pre-decide API never fetches predictions
+        if reasons is not None:
+            reasons.append(f'CMAB experiment "{rule.key}" is only decided by decide_async.')
+        return None
 
 
 def flag_keys_of_experiment(config: ProjectConfig, rule: Rule) -> tuple[str, ...]:
