@@ -2,8 +2,9 @@
 
 Subcommands: ``decide`` (flag decisions as JSON), ``config`` (the
 project-config view as JSON), ``serve`` (a local ingestion server writing what
-it receives) and ``ship`` (LogCollector files to an ingestion server,
-resumably). ``asyncexp COMMAND --help`` documents each.
+it receives), ``ship`` (LogCollector files to an ingestion server,
+resumably) and ``relay`` (a RedisStreamCollector's stream to the ingestion
+servers, through a consumer group). ``asyncexp COMMAND --help`` documents each.
 
 Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted. Every error
 is one line on stderr, never a traceback (``-vvv`` shows library debug logs).
@@ -19,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from asyncexp.cli import config, decide, serve, ship
+from asyncexp.cli import config, decide, relay, serve, ship
 from asyncexp.cli._base import (
     EXIT_FAILURE,
     CliError,
@@ -65,7 +66,7 @@ def build_parser() -> CliParser:
         help="show library logs (also accepted after the command)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (decide, config, serve, ship):
+    for module in (decide, config, serve, ship, relay):
         module.register(commands, [common])
     return parser
 

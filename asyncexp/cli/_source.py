@@ -85,7 +85,7 @@ def secrets_of(args: argparse.Namespace) -> list[str]:
     (``http://user:password@host``), which error messages would otherwise repeat.
     """
     values = [getattr(args, "sdk_key", None), os.environ.get(TOKEN_ENV)]
-    for name in ("url", "datafile_url", "url_template"):
+    for name in ("url", "datafile_url", "url_template", "redis_url", "events_url"):
         url = getattr(args, name, None)
         if url:
             with suppress(ValueError):

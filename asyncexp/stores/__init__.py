@@ -14,7 +14,12 @@ Every class here talks to Redis through redis-py's asyncio client (the
   protocol);
 * :mod:`.redis_datafile`: :class:`RedisDatafileStore` (the last good
   datafile) and :class:`RedisPollLeader` (one poller per group, new
-  revisions announced over pub/sub).
+  revisions announced over pub/sub);
+* :mod:`.redis_stream`: :class:`RedisStreamCollector` (events appended to a
+  Redis stream, the disk spool when Redis is away) over the
+  :class:`StreamSink` seam;
+* :mod:`.redis_relay`: :class:`StreamRelay` / :func:`run_relay` (``asyncexp
+  relay``): the stream shipped to the ingestion servers through a consumer group.
 
 May import: asyncexp.aio, asyncexp.core, asyncexp.errors, asyncexp.stores
 Types only: asyncexp.flags
@@ -26,7 +31,16 @@ from __future__ import annotations
 from asyncexp.stores.redis_connection import RedisConnection, RedisStats, StoreUnavailableError
 from asyncexp.stores.redis_datafile import RedisDatafileStore, RedisPollLeader
 from asyncexp.stores.redis_profiles import RedisProfileStore
+from asyncexp.stores.redis_relay import RelayStats, StreamRelay, run_relay
 from asyncexp.stores.redis_segments import RedisSegmentCache
+from asyncexp.stores.redis_stream import (
+    RedisStreamCollector,
+    RedisStreamSink,
+    StreamCollector,
+    StreamEntry,
+    StreamSink,
+    StreamStats,
+)
 
 __all__ = [
     "RedisConnection",
@@ -35,5 +49,14 @@ __all__ = [
     "RedisProfileStore",
     "RedisSegmentCache",
     "RedisStats",
+    "RedisStreamCollector",
+    "RedisStreamSink",
+    "RelayStats",
     "StoreUnavailableError",
+    "StreamCollector",
+    "StreamEntry",
+    "StreamRelay",
+    "StreamSink",
+    "StreamStats",
+    "run_relay",
 ]
