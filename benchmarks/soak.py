@@ -297,8 +297,15 @@ def totals(collectors: list[BatchCollector]) -> dict[str, int]:
     return dict(out)
 
 
-def spool_usage(stores: list[SpoolStore]) -> tuple[int, int]:
+def _spool_usage(directories: list[Path]) -> tuple[int, int]:
+    stores = [SpoolStore(d) for d in directories]  # not the collectors' (their byte cache)
     return sum(len(s.pending()) for s in stores), sum(s.bytes_used() for s in stores)
+
+
+async def spool_usage(stores: list[SpoolStore]) -> tuple[int, int]:
+    """Files and bytes in the spools, counted in a thread: a scan of thousands of
+    files on the loop would show up in the loop lag this script measures."""
+    return await asyncio.to_thread(_spool_usage, [s.directory for s in stores])
 
 
 def make_collector(url: str, spool: SpoolStore, args: argparse.Namespace) -> BatchCollector:
@@ -345,7 +352,7 @@ async def soak(url: str, control: ServerControl, args: argparse.Namespace, root:
     close_s = time.monotonic() - close_started
     run = totals(collectors)
     await control.call("healthy")
-    files_left, bytes_left = spool_usage(stores)
+    files_left, bytes_left = await spool_usage(stores)
     print(
         f"closed in {close_s:.1f}s; spool: {files_left} file(s), {bytes_left / 1e6:.2f} MB; "
         f"server made healthy; replaying",
@@ -414,7 +421,7 @@ async def report(
     control: ServerControl,
 ) -> None:
     t = totals(collectors)
-    files, used = spool_usage(stores)
+    files, used = await spool_usage(stores)
     rss = process.memory_info().rss
     meters.rss_peak = max(meters.rss_peak, rss)
     lag = meters.lag_interval

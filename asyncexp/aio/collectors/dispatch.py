@@ -50,6 +50,7 @@ class SenderSettings:
     batch_size: int
     max_interval: float
     max_concurrency: int
+    max_request_size: int = 100
 
 
 class Sender:
@@ -158,6 +159,10 @@ class Sender:
             key = next(iter(acc.overflow))
             self._launch(key, acc.overflow.pop(key), spill=True)
         force = self.closing or bool(self._waiters)
+        # outage mode: a chunk goes to the spool when it is full (one request) or old,
+        # not at batch_size: a spool file per few records would make the re-send, and
+        # every scan of the spool directory, many times longer
+        diverting = self._delivery.diverting()
         next_deadline: float | None = None
         for key in list(acc.lanes):
             lane = acc.lanes[key]
@@ -169,8 +174,8 @@ class Sender:
                 head = chunks[0]
                 if not (
                     force
-                    or lane.due > 0
-                    or self._delivery.diverting()
+                    or (lane.due > 0 and not diverting)
+                    or (diverting and len(head.items) >= settings.max_request_size)
                     or now - head.at >= settings.max_interval
                     or (urgent_seq is not None and head.seq <= urgent_seq)
                 ):

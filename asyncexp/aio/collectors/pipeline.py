@@ -140,7 +140,9 @@ class QueueCollector:
         self._acc = Accumulator(
             int(memory_budget_mib * (1 << 20)), max_queue_size, floor=2 * max_request_size
         )
-        self._settings = SenderSettings(batch_size, float(max_interval), max_concurrency)
+        self._settings = SenderSettings(
+            batch_size, float(max_interval), max_concurrency, max_request_size
+        )
         self._wait = wait
         self._sender: Sender | None = None
         self._state = _NEW
