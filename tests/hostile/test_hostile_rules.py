@@ -236,3 +236,33 @@ def test_category_tests_agree_with_re_on_every_code_point() -> None:
         assert not negated
         by_re = set(re.findall(regex, every))
         assert by_re == {c for c in every if test(c)}, key
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_patterns(), _unicode_patterns()), st.data())
+def test_stepping_two_characters_at_a_time_agrees(pattern: str, data: st.DataObject) -> None:
+    compiled = compile_pattern(pattern)
+    subject = data.draw(_subjects(pattern))
+    expected = re.search(pattern, subject) is not None
+    saved = regex_dfa._PAIRS_FROM
+    regex_dfa._PAIRS_FROM = 0  # pair rows for every length (odd, even, one character)
+    try:
+        assert compiled.search_dfa(subject) is expected
+    finally:
+        regex_dfa._PAIRS_FROM = saved
+
+
+def test_small_automata_step_two_characters_at_a_time() -> None:
+    cases = [
+        (ISSUE, False, True),
+        ("\\w+@\\w+\\.(com|org|net)$", False, True),
+        ("[\u00e0-\u00ff\\d]+[\u0100-\u017f\\s]*z", True, True),
+    ]
+    for pattern, plain, with_c in cases:  # (re backtracks for minutes on these)
+        compiled = compile_pattern(pattern)
+        assert compiled._dfa.pairs is not None, pattern
+        long = "ab" * 2000 + "\u00e9z"
+        assert compiled.search_dfa(long) is plain
+        assert compiled.search_dfa(long + "c@x.org") is with_c
+    # 16 kinds of character and "other": pair keys would not fit a byte
+    assert compile_pattern("abcdefghijklmnop")._dfa.pairs is None
