@@ -569,7 +569,8 @@ def test_known_difference_3_enabled_flags_only_drops_unknown_keys(make_pair: Mak
 def test_known_difference_4_plain_decide_does_not_fetch_cmab_predictions() -> None:
     """asyncexp's ``decide`` never waits for a prediction service: a CMAB rule without a
     valid cached prediction gives the reference's error decision, with a reason naming
-    ``decide_async`` (tests/flags/test_cmab.py covers the async path)."""
+    ``decide_async`` (tests/aio/test_cmab.py and tests/compat/test_cmab_compat.py cover
+    the async path)."""
     datafile = _two_experiment_datafile()
     e2 = datafile["experiments"][1]
     e2["trafficAllocation"] = [{"entityId": "122", "endOfRange": 10000}]
