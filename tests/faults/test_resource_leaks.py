@@ -206,11 +206,29 @@ async def one_failing_cycle(nowhere: str, i: int) -> BatchCollector:
     return collector
 
 
+async def warm_default_executor() -> int:
+    """Start every thread the loop's default executor will ever have; returns how many.
+
+    ``ThreadPoolExecutor`` starts its threads lazily, one per job submitted while
+    none is idle, up to ``max_workers`` (``min(32, cpu_count + 4)``) and keeps
+    them. The failure cycles run spool writes and claims in it, several at once
+    now and then, so the thread count creeps up to that bound over the first
+    cycles: a steady state, not a leak. Holding ``max_workers`` jobs at a barrier
+    makes the executor start all of them before the "before" snapshot.
+    """
+    workers = min(32, (os.cpu_count() or 1) + 4)
+    barrier = threading.Barrier(workers)
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(None, barrier.wait, 10) for _ in range(workers)))
+    return workers
+
+
 async def test_no_leak_when_every_request_fails(record_property: RecordProperty) -> None:
     nowhere = f"http://127.0.0.1:{closed_port()}"
     cycles = max(1, CYCLES // 5)
     for i in range(WARM_UP):
         await one_failing_cycle(nowhere, i)
+    await warm_default_executor()
     before = snapshot()
     started = time.perf_counter()
     spooled = 0
@@ -226,3 +244,4 @@ async def test_no_leak_when_every_request_fails(record_property: RecordProperty)
     assert after.tasks == before.tasks, figures
     assert after.sockets == before.sockets, figures
     assert after.fds <= before.fds + FD_SLACK, figures
+    assert after.threads == before.threads, figures  # the executor was at its bound already
