@@ -1,4 +1,11 @@
-"""Closure types of compiled rules and the compiler state its operator mixins share."""
+"""Closure types of compiled rules and ``CompilerState``, what operator compilers share.
+
+Each operator is compiled by a plain function ``(state, call, operand) ->
+Evaluator`` (``rule_comparisons``, ``rule_key_operators``): ``state`` is the
+one ``CompilerState`` of the rule being compiled, and ``operand`` is the
+compiler's callback that turns an argument node into a ``Getter`` (it may
+compile a nested call, so it lives in ``rule_eval``, which owns the dispatch).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,15 @@ from typing import Any
 from asyncexp.core.appconfig.rule_syntax import Call, Node
 from asyncexp.errors import RuleSyntaxError
 
-__all__ = ["MAX_MATCHES_PER_RULE", "CompilerBase", "Context", "Evaluator", "Getter"]
+__all__ = [
+    "MAX_MATCHES_PER_RULE",
+    "CompilerState",
+    "Context",
+    "Evaluator",
+    "Getter",
+    "Operand",
+    "OperatorCompiler",
+]
 
 # each matches clause scans its whole value (up to 4096 characters, ~0.1–0.3 ms):
 # capping them per rule is what keeps one rule's evaluation within ~2 ms
@@ -17,10 +32,11 @@ MAX_MATCHES_PER_RULE = 8
 Context = Mapping[str, Any]
 Evaluator = Callable[[Context], bool | None]
 Getter = Callable[[Context], Any]
+Operand = Callable[[Node, str], Getter]  # (argument node, operator name) → its getter
 
 
-class CompilerBase:
-    """Path, default seed, referenced keys and argument checks; ``rule_eval`` adds ``getter``."""
+class CompilerState:
+    """Path, default seed, referenced keys, matches count and argument checks of one rule."""
 
     __slots__ = ("default_seed", "path", "refs", "regexes")
 
@@ -33,8 +49,6 @@ class CompilerBase:
     def error(self, message: str, position: int) -> RuleSyntaxError:
         return RuleSyntaxError(message, position, self.path)
 
-    # -- structure helpers
-
     def positional(self, call: Call, count: int) -> tuple[Node, ...]:
         if call.named:
             name = call.named[0][0]
@@ -45,13 +59,12 @@ class CompilerBase:
             )
         return call.args
 
-    def getter(self, node: Node, op: str) -> Getter:
-        """A function returning the operand's value, or None when unknown."""
-        raise NotImplementedError  # the compiler in rule_eval implements it
-
     def named_args(self, call: Call, allowed: tuple[str, ...]) -> dict[str, Node]:
         args = dict(call.named)
         for name in args:
             if name not in allowed:
                 raise self.error(f"{call.op} has no argument {name}::", call.position)
         return args
+
+
+OperatorCompiler = Callable[[CompilerState, Call, Operand], Evaluator]

@@ -39,12 +39,18 @@ Evaluation rules (decisions of asyncexp where the vendor documentation is silent
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from asyncexp.core.appconfig.rule_comparisons import ComparisonOperators
-from asyncexp.core.appconfig.rule_compiler_base import Context, Evaluator, Getter
-from asyncexp.core.appconfig.rule_key_operators import KeyOperators, split_bucket
+from asyncexp.core.appconfig import rule_comparisons as comparisons
+from asyncexp.core.appconfig import rule_key_operators as key_operators
+from asyncexp.core.appconfig.rule_compiler_base import (
+    CompilerState,
+    Context,
+    Evaluator,
+    Getter,
+    OperatorCompiler,
+)
+from asyncexp.core.appconfig.rule_key_operators import split_bucket
 from asyncexp.core.appconfig.rule_parser import Call, ContextRef, Literal, Node, parse_rule
 from asyncexp.core.appconfig.rule_values import to_boolean_or_none
 
@@ -66,8 +72,18 @@ class Rule:
         return self._evaluate(context) is True
 
 
-class _Compiler(ComparisonOperators, KeyOperators):
-    __slots__ = ()
+class _Compiler:
+    """Compiles one rule: owns its ``CompilerState`` and the dispatch to operator compilers.
+
+    Operators other than the logical ones are plain functions of
+    (state, call, operand); ``getter`` is the operand callback they get, since
+    an operand may itself be a call this compiler must compile.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self, path: str, default_seed: str) -> None:
+        self.state = CompilerState(path, default_seed)
 
     def getter(self, node: Node, op: str) -> Getter:
         """A function returning the operand's value, or None when unknown."""
@@ -76,11 +92,11 @@ class _Compiler(ComparisonOperators, KeyOperators):
             return lambda ctx: value
         if isinstance(node, ContextRef):
             key = node.key
-            self.refs.add(key)
+            self.state.refs.add(key)
             return lambda ctx: ctx.get(key)
         if isinstance(node, Call):
             return self.boolean(node)
-        raise self.error(f"{op} does not take a list here", node.position)
+        raise self.state.error(f"{op} does not take a list here", node.position)
 
     def boolean(self, node: Node) -> Evaluator:
         if isinstance(node, Call):
@@ -91,23 +107,23 @@ class _Compiler(ComparisonOperators, KeyOperators):
         if isinstance(node, ContextRef):
             get = self.getter(node, "and")
             return lambda ctx: to_boolean_or_none(get(ctx))
-        raise self.error("expected a boolean expression", node.position)
-
-    # -- operators
+        raise self.state.error("expected a boolean expression", node.position)
 
     def call(self, call: Call) -> Evaluator:
-        method = _OPERATORS.get(call.op)
-        if method is None:
-            raise self.error(f"unknown operator {call.op!r}", call.op_position)
-        return method(self, call)
+        if call.op in _LOGICAL:
+            return self.logical(call)
+        operator = _OPERATORS.get(call.op)
+        if operator is None:
+            raise self.state.error(f"unknown operator {call.op!r}", call.op_position)
+        return operator(self.state, call, self.getter)
 
     def logical(self, call: Call) -> Evaluator:
         if call.named or not call.args:
-            raise self.error(f"{call.op} takes one or more expressions", call.position)
+            raise self.state.error(f"{call.op} takes one or more expressions", call.position)
         parts = tuple(self.boolean(arg) for arg in call.args)
         if call.op == "not":
             if len(parts) != 1:
-                raise self.error("not takes exactly one expression", call.position)
+                raise self.state.error("not takes exactly one expression", call.position)
             inner = parts[0]
             return lambda ctx: None if (r := inner(ctx)) is None else not r
         stop = call.op == "or"  # the value that decides an or/and at once
@@ -125,22 +141,20 @@ class _Compiler(ComparisonOperators, KeyOperators):
         return combine
 
 
-_OPERATORS: dict[str, Callable[[_Compiler, Call], Evaluator]] = {
-    "and": _Compiler.logical,
-    "or": _Compiler.logical,
-    "not": _Compiler.logical,
-    "eq": _Compiler.compare,
-    "gt": _Compiler.compare,
-    "gte": _Compiler.compare,
-    "lt": _Compiler.compare,
-    "lte": _Compiler.compare,
-    "begins_with": _Compiler.string_test,
-    "ends_with": _Compiler.string_test,
-    "contains": _Compiler.string_test,
-    "in": _Compiler.membership,
-    "matches": _Compiler.matches,
-    "exists": _Compiler.exists,
-    "split": _Compiler.split,
+_LOGICAL = frozenset(("and", "or", "not"))
+_OPERATORS: dict[str, OperatorCompiler] = {
+    "eq": comparisons.compare,
+    "gt": comparisons.compare,
+    "gte": comparisons.compare,
+    "lt": comparisons.compare,
+    "lte": comparisons.compare,
+    "begins_with": comparisons.string_test,
+    "ends_with": comparisons.string_test,
+    "contains": comparisons.string_test,
+    "in": comparisons.membership,
+    "matches": key_operators.matches,
+    "exists": key_operators.exists,
+    "split": key_operators.split,
 }
 
 
@@ -149,4 +163,4 @@ def compile_rule(source: str, *, path: str = "", default_seed: str = "") -> Rule
     tree = parse_rule(source, path)
     compiler = _Compiler(path, default_seed)
     evaluate = compiler.call(tree)
-    return Rule(source, frozenset(compiler.refs), evaluate)
+    return Rule(source, frozenset(compiler.state.refs), evaluate)
