@@ -9,10 +9,16 @@ Rules:
   someone listens (the check is one dict lookup on the hot path).
 * Nothing here awaits; ``log_event`` is the hook a collector calls after it
   has sent a batch.
+* An event whose user id, attribute keys or values, or tags hold text that is
+  not valid Unicode (a lone surrogate) cannot be sent as JSON: it is dropped
+  here, before it reaches a batch, counted in ``dropped["unencodable"]`` and
+  logged (the 1st, 2nd, 4th, 8th… time); the decision is still returned and
+  its notifications still go out. ASCII text costs one ``isascii()``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +31,60 @@ if TYPE_CHECKING:
     from asyncexp.flags.decision import Decision
     from asyncexp.flags.user_context import UserContext
 
-__all__ = ["Outbox"]
+__all__ = ["UNENCODABLE", "Outbox", "encodable"]
+
+logger = logging.getLogger("asyncexp.events")
+
+UNENCODABLE = "unencodable"  # the drop reason, as the collectors name it
+_MAX_DEPTH = 32  # nested tags deeper than this are left to the collector's own check
+
+
+def _text_ok(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: orjson refuses it
+        return False
+    return True
+
+
+def _tags_ok(value: object, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return _text_ok(value)
+    if depth > _MAX_DEPTH:
+        return True
+    if isinstance(value, Mapping):
+        return all(
+            (not isinstance(k, str) or _text_ok(k)) and _tags_ok(v, depth + 1)
+            for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return all(_tags_ok(item, depth + 1) for item in value)
+    return True
+
+
+def encodable(event: UserEvent) -> bool:
+    """Whether the user-supplied text of ``event`` can be encoded as JSON (UTF-8)."""
+    visitor = event.visitor
+    user_id = visitor["visitor_id"]
+    if isinstance(user_id, str) and not _text_ok(user_id):
+        return False
+    for attribute in visitor["attributes"]:
+        for text in (attribute.get("key"), attribute.get("value")):
+            if isinstance(text, str) and not _text_ok(text):
+                return False
+    if event.kind == "conversion":
+        tags = visitor["snapshots"][0]["events"][0].get("tags")
+        if tags is not None and not _tags_ok(tags):
+            return False
+    return True
 
 
 class Outbox:
     """Submits impressions and conversions to the sink and notifies listeners."""
 
-    __slots__ = ("_clock", "_new_id", "_notifications", "_sink")
+    __slots__ = ("_clock", "_new_id", "_notifications", "_sink", "dropped")
 
     def __init__(
         self,
@@ -45,6 +98,7 @@ class Outbox:
         self._notifications = notifications
         self._clock = clock
         self._new_id = id_factory
+        self.dropped: dict[str, int] = {}  # events refused before the sink, by reason
 
     @property
     def has_sink(self) -> bool:
@@ -59,14 +113,28 @@ class Outbox:
         return self._new_id()
 
     def submit_impression(self, event: UserEvent) -> None:
-        if self._sink is not None:
+        if self._sink is not None and self._sendable(event):
             self._sink.submit(event)
+
+    def _sendable(self, event: UserEvent) -> bool:
+        """False (counted, logged) for an event that would fail the batch's JSON encoding."""
+        if encodable(event):
+            return True
+        count = self.dropped[UNENCODABLE] = self.dropped.get(UNENCODABLE, 0) + 1
+        if count & (count - 1) == 0:  # 1st, 2nd, 4th, 8th…: a flood logs ~log2(n) lines
+            logger.warning(
+                "dropped %d %s event(s) so far: a user id, attribute or tag holds text "
+                "that is not valid Unicode (a lone surrogate) and cannot be sent as JSON",
+                count,
+                event.kind,
+            )
+        return False
 
     def submit_conversion(
         self, event: UserEvent, user: UserContext, tags: Mapping[str, Any] | None
     ) -> None:
         """Send a conversion, then ``TRACK`` to listeners."""
-        if self._sink is not None:
+        if self._sink is not None and self._sendable(event):
             self._sink.submit(event)
         notifications = self._notifications
         if notifications.has_listeners(NotificationType.TRACK):
