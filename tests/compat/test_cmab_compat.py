@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -30,13 +31,23 @@ from asyncexp.core.flags.decision_types import DecideOption
 from asyncexp.flags.cmab import CmabResolver
 from asyncexp.testing import CapturingCollector, PredictionServer
 from tests.aio.test_cmab import cmab_datafile
-from tests.compat.conftest import CapturingDispatcher, decision_fields, same, strip_volatile
+from tests.compat.conftest import (
+    CapturingDispatcher,
+    decision_fields,
+    dedup_reasons,
+    same,
+    strip_volatile,
+)
+from tests.compat.datafile_gen import UserSpec, generate_datafile, generate_users
 
 _UUID = re.compile(r"'cmab_uuid': '[^']*'")
 
 
-def _mask_reasons(fields: dict[str, Any]) -> dict[str, Any]:
-    fields["reasons"] = [_UUID.sub("'cmab_uuid': '*'", r) for r in fields["reasons"]]
+def _fields(decision: Any) -> dict[str, Any]:
+    """``decision_fields`` with the random ``cmab_uuid`` masked in the reasons (before
+    they are de-duplicated)."""
+    fields = decision_fields(decision)
+    fields["reasons"] = dedup_reasons([_UUID.sub("'cmab_uuid': '*'", r) for r in decision.reasons])
     return fields
 
 
@@ -84,7 +95,7 @@ class CmabPair:
         ours_user = self.client.create_user_context(user_id, dict(attributes))
         ref = await asyncio.to_thread(ref_user.decide, "f", list(options))
         ours = await ours_user.decide_async("f", list(options))
-        assert same(_mask_reasons(decision_fields(ref)), _mask_reasons(decision_fields(ours))), what
+        assert same(_fields(ref), _fields(ours)), what
         new_ref = self.ref_server.requests[ref_requests:]
         new_ours = self.our_server.requests[our_requests:]
         assert [(r.rule_id, r.status, _mask_request(r.payload)) for r in new_ref] == [
@@ -139,7 +150,7 @@ async def make_cmab_pair(quiet: None) -> AsyncIterator[Any]:
         client._decider.cmab = CmabResolver(
             HttpCmabPredictor(client._http, endpoint=our_server.endpoint, sleep=_no_sleep),
             clock=lambda: 1_700_000_000.0,
-            id_factory=lambda: "uuid",
+            id_factory=iter(f"cmab-{i}" for i in range(10**6)).__next__,
         )
         pair = CmabPair(reference, dispatcher, ref_server, client, collector, our_server)
         made.append(pair)
@@ -240,5 +251,123 @@ async def test_plain_decide_after_decide_async_matches_reference(make_cmab_pair:
     ours_user = pair.client.create_user_context("u1", {"age": 30})
     ref = await asyncio.to_thread(ref_user.decide, "f", list(REASONS))
     ours = ours_user.decide("f", REASONS)
-    assert same(_mask_reasons(decision_fields(ref)), _mask_reasons(decision_fields(ours)))
+    assert same(_fields(ref), _fields(ours))
     assert len(pair.our_server.requests) == len(pair.ref_server.requests) == 1
+
+
+def _with_cmab(seed: int) -> dict[str, Any]:
+    """A generated datafile whose running flag experiments (every other one, groups
+    included) are CMAB rules over two of its attributes, with partial CMAB traffic."""
+    datafile = generate_datafile(seed)
+    attribute_ids = [*[a["id"] for a in datafile["attributes"]][:3], "404"]
+    experiments = list(datafile["experiments"])
+    for group in datafile["groups"]:
+        experiments.extend(group["experiments"])
+    flagged = {e for f in datafile["featureFlags"] for e in f["experimentIds"]}
+    for i, experiment in enumerate(e for e in experiments if e["id"] in flagged):
+        if i % 2 == 0:
+            experiment["cmab"] = {"attributeIds": attribute_ids, "trafficAllocation": 7000}
+    return datafile
+
+
+def _arm(datafile: dict[str, Any]) -> Any:
+    """The fake's answer: one of the rule's variation ids (or an unknown one) by user."""
+    experiments = list(datafile["experiments"])
+    for group in datafile["groups"]:
+        experiments.extend(group["experiments"])
+    arms = {e["id"]: [v["id"] for v in e["variations"]] + ["unknown"] for e in experiments}
+
+    def answer(request: Any) -> str:
+        choices = arms[request.rule_id]
+        return choices[sum(map(ord, request.user_id or "")) % len(choices)]
+
+    return answer
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_generated_datafiles_with_cmab_match_reference(
+    make_cmab_pair: Any, seed: int
+) -> None:
+    """decide_all_async against the reference's decide_all, with reasons, on generated
+    datafiles (holdouts, groups, forced decisions, bucketing ids) with CMAB rules."""
+    datafile = _with_cmab(seed)
+    pair = await make_cmab_pair(datafile)
+    answer = _arm(datafile)
+    pair.set_variations({rule_id: answer for rule_id in _rule_ids(datafile)})
+    options = [DecideOption.INCLUDE_REASONS]
+    cmab_decisions = 0
+    for spec in generate_users(datafile, seed, 60):
+        # Non-finite numbers: the reference sends them as the non-JSON NaN/Infinity
+        # tokens (which the fake, like any strict JSON reader, rejects); asyncexp sends
+        # null. That difference is pinned in test_non_finite_attribute_values.
+        spec.attributes = {k: _finite(v) for k, v in spec.attributes.items()}
+        ref_user, ours_user = _users(pair, spec)
+        ref = await asyncio.to_thread(ref_user.decide_all, list(options))
+        ours = await ours_user.decide_all_async(list(options))
+        # The reference lists CMAB error decisions first (as unknown keys, DIV-2);
+        # asyncexp keeps the datafile order.
+        assert sorted(ref) == sorted(ours)
+        assert list(ours) == [f["key"] for f in datafile["featureFlags"]]
+        for key in ref:
+            expected = _fields(ref[key])
+            got = _fields(ours[key])
+            assert same(expected, got), f"seed {seed} {key} {spec!r}\n{expected}\n{got}"
+            cmab_decisions += any("CMAB" in r for r in ours[key].reasons)
+        ref_events = [_mask_impression(e.params) for e in pair.dispatcher.events]
+        our_events = [_mask_impression(p) for p in pair.collector.payloads()]
+        assert same(ref_events, our_events), (
+            f"seed {seed} impressions {spec!r}\n{ref_events}\n{our_events}"
+        )
+        pair.dispatcher.events.clear()
+        pair.collector.items.clear()
+    assert cmab_decisions > 0
+    ref_bodies = sorted(json.dumps(_mask_request(r.payload)) for r in pair.ref_server.requests)
+    our_bodies = sorted(json.dumps(_mask_request(r.payload)) for r in pair.our_server.requests)
+    assert ref_bodies == our_bodies
+
+
+def _finite(value: Any) -> Any:
+    return 0.5 if isinstance(value, float) and not math.isfinite(value) else value
+
+
+async def test_non_finite_attribute_values(make_cmab_pair: Any) -> None:
+    """Deliberate difference: a NaN/Infinity CMAB attribute goes out as JSON null (the
+    reference writes the non-JSON token, which a strict JSON reader rejects: the
+    reference's decision then fails)."""
+    pair = await make_cmab_pair(cmab_datafile())
+    ours = await pair.client.create_user_context("u1", {"age": math.inf}).decide_async("f")
+    assert ours.variation_key == "arm_b"
+    assert pair.our_server.requests[0].attributes == {"100": None}
+    ref_user = pair.reference.create_user_context("u1", {"age": math.inf})
+    ref = await asyncio.to_thread(ref_user.decide, "f")
+    assert ref.variation_key is None
+    assert pair.ref_server.requests[0].status == 400
+
+
+def _rule_ids(datafile: dict[str, Any]) -> list[str]:
+    ids = [e["id"] for e in datafile["experiments"]]
+    for group in datafile["groups"]:
+        ids.extend(e["id"] for e in group["experiments"])
+    return ids
+
+
+def _users(pair: CmabPair, spec: UserSpec) -> tuple[Any, Any]:
+    from optimizely.optimizely_user_context import OptimizelyUserContext
+
+    from asyncexp.core.flags.decision_types import DecisionContext, ForcedDecision
+
+    ref = pair.reference.create_user_context(spec.user_id, dict(spec.attributes))
+    ours = pair.client.create_user_context(spec.user_id, dict(spec.attributes))
+    if spec.segments is not None:
+        ref.set_qualified_segments(list(spec.segments))
+        ours.set_qualified_segments(list(spec.segments))
+    for forced in spec.forced:
+        ref.set_forced_decision(
+            OptimizelyUserContext.OptimizelyDecisionContext(forced.flag_key, forced.rule_key),
+            OptimizelyUserContext.OptimizelyForcedDecision(forced.variation_key),
+        )
+        ours.set_forced_decision(
+            DecisionContext(forced.flag_key, forced.rule_key),
+            ForcedDecision(forced.variation_key),
+        )
+    return ref, ours

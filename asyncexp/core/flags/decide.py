@@ -38,7 +38,6 @@ from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.core.flags.decide_checks import forced_variation, holdout_variation, local_holdout
 from asyncexp.core.flags.decide_rules import (
     ROLLOUT,
-    cmab_answer,
     delivery_variation,
     experiment_variation,
 )
@@ -120,16 +119,18 @@ def evaluate_flag(
             held = local_holdout(config, rule, user, bucketing_id, reasons)
             if held is not None:
                 return held
+        uuid: list[str | None] | None = [] if rule.cmab is not None else None
         try:
-            variation = experiment_variation(config, rule, user, bucketing_id, profile, reasons)
+            variation = experiment_variation(
+                config, rule, user, bucketing_id, profile, reasons, uuid
+            )
         except CmabUnavailable as missing:
             if reasons is not None:
                 reasons.extend(cmab_error_reasons(missing))
             return FlagResult(rule, None, _FT, error=True)
         if variation is not None:
-            if rule.cmab is not None:
-                uuid = cmab_answer(rule, user).cmab_uuid
-                return FlagResult(rule, variation, _FT, bypassed, cmab_uuid=uuid)
+            if uuid:  # a CMAB prediction (not a whitelist, sticky or forced variation)
+                return FlagResult(rule, variation, _FT, bypassed, cmab_uuid=uuid[0])
             return FlagResult(rule, variation, _FT, bypassed)
     if bypassed is not None and reasons is not None:
         reasons.append(

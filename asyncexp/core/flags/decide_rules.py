@@ -32,7 +32,10 @@ def experiment_variation(
     bucketing_id: str,
     profile: ProfileState | None,
     reasons: list[str] | None,
+    cmab_uuid: list[str | None] | None = None,
 ) -> Variation | None:
+    """The variation an experiment rule gives ``user``; for a CMAB rule whose variation
+    came from a prediction, its ``cmab_uuid`` is appended to ``cmab_uuid`` (when given)."""
     uid = user.user_id
     if rule.status != "Running":
         if reasons is not None:
@@ -68,7 +71,7 @@ def experiment_variation(
     if reasons is not None:
         note_bucketing_id(user, reasons)
     if rule.cmab is not None:
-        return cmab_variation(config, rule, user, bucketing_id, reasons)
+        return cmab_variation(config, rule, user, bucketing_id, reasons, cmab_uuid)
     variation = bucket_variation(rule, bucketing_id, uid, config.groups, reasons)
     if variation is None:
         if reasons is not None:
@@ -97,6 +100,7 @@ def cmab_variation(
     user: UserView,
     bucketing_id: str,
     reasons: list[str] | None,
+    cmab_uuid: list[str | None] | None = None,
 ) -> Variation | None:
     """A CMAB rule past its audiences: traffic, then the prediction's variation (never
     stored in the profile: CMAB decisions are not sticky, as the reference)."""
@@ -118,6 +122,8 @@ def cmab_variation(
             reasons.append(
                 f'User "{uid}" is in variation "{variation.key}" of experiment {rule.key}.'
             )
+    if variation is not None and cmab_uuid is not None:
+        cmab_uuid.append(answer.cmab_uuid)
     return variation
 
 
