@@ -54,8 +54,10 @@ Differences, on purpose (see ``docs-drafts/compat-optimizely.md``):
 * ``ACTIVATE`` listeners are called for the impressions this facade sends
   (``activate``, ``is_feature_enabled``, ``get_enabled_features``), not for
   those of ``decide``; they get asyncexp's rule and variation entities;
-* a CMAB experiment is skipped (``activate`` / ``get_variation`` give None), as
-  in ``decide``: a decision never waits for a prediction service;
+* a CMAB experiment is skipped by ``activate`` / ``get_variation`` (they give
+  None); ``decide`` on a user context serves a valid cached prediction and
+  otherwise gives the reference's error decision (a decision never waits for a
+  prediction service: asyncexp's ``UserContext.decide_async`` fetches one);
 * ``track`` with event-tag keys that are not str sends nothing and logs an
   error (asyncexp's ``track_event`` rule; the reference stringifies them);
 * constructor arguments for threads and transports (``event_dispatcher``,

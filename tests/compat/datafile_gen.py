@@ -32,7 +32,8 @@ or inputs on which the reference raises instead of deciding):
 
 * a rule-level forced decision naming a variation of the flag that is not a
   variation of that rule (known difference 1);
-* ``cmab`` rules (known difference 4);
+* ``cmab`` rules: ``test_cmab_compat`` adds them to generated datafiles and
+  compares ``decide_all_async`` with the reference pointed at a prediction fake;
 * empty lists inside audience condition trees, and semver versions whose
   pre-release/build suffix is all digits (the reference raises);
 * duplicate keys or ids across rules, holdouts and variations, except that a
