@@ -77,10 +77,12 @@ class EventSink(Protocol):
     def submit(self, item: UserEvent) -> None: ...
 
 
-def evaluate_flag_probe(config: ProjectConfig, flag: FeatureFlag, view: UserView) -> None:
-    """Run the flow for ``flag`` without profile or reasons; raise ``CmabUnavailable``
-    at the first CMAB rule it reaches without an answer."""
-    result = evaluate_flag(config, flag, view, None, None)
+def evaluate_flag_probe(
+    config: ProjectConfig, flag: FeatureFlag, view: UserView, profile: ProfileState | None
+) -> None:
+    """Run the flow for ``flag`` without reasons (``profile`` is a copy); raise
+    ``CmabUnavailable`` at the first CMAB rule it reaches without an answer."""
+    result = evaluate_flag(config, flag, view, profile, None)
     if result.error and result.rule is not None:
         raise CmabUnavailable(
             result.rule, view.cmab.answer(result.rule, view) if view.cmab else None
@@ -259,10 +261,12 @@ class Decider:
     ) -> dict[str, CmabAnswer]:
         """The CMAB answers a decide of ``keys`` (None: every flag) will need, by rule id.
 
-        The flow runs without side effects (no profile, no reasons, no events) with
-        the answers found so far; each CMAB rule it stops at is resolved (cache, else the
-        prediction service) and the flag runs again, until no flag stops. A rule whose
-        fetch failed stays failed: the decide then gives the error decision."""
+        The flow runs without side effects (no reasons, no events, a copy of the
+        profile ``load_profile`` loaded; a synchronous user-profile service is not asked,
+        so that a call still makes one lookup) with the answers found so far; each CMAB
+        rule it stops at is resolved (cache, else the prediction service) and the flag
+        runs again, until no flag stops. A rule whose fetch failed stays failed: the
+        decide then gives the error decision."""
         config = self._current.config
         answers: dict[str, CmabAnswer] = {}
         if config is None or not self._has_cmab(config):
@@ -270,13 +274,17 @@ class Decider:
         opts = self._options(options)
         view = user._snapshot()._view()
         view.cmab = AnswerSource(answers)
+        loaded = user._profile if _IGNORE_UPS not in opts else None
+        profile = None
+        if loaded is not None:
+            profile = ProfileState(user.user_id, {k: dict(v) for k, v in loaded.items()})
         resolver = self.cmab or CmabResolver(None, clock=lambda: 0.0, id_factory=str)
         flags = config.flags
         for key in flags if keys is None else keys:
             flag = flags.get(key)
             while flag is not None:
                 try:
-                    evaluate_flag_probe(config, flag, view)
+                    evaluate_flag_probe(config, flag, view, profile)
                     break
                 except CmabUnavailable as missing:
                     rule = missing.rule
