@@ -82,6 +82,13 @@ class Arrivals:
         return check
 
 
+def pending_of(admin: redis.Redis, consumer: str) -> int:
+    for c in admin.xinfo_consumers(STREAM, GROUP):
+        if c["name"] in (consumer, consumer.encode()):
+            return int(c["pending"])
+    return 0
+
+
 async def spawn(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -165,8 +172,11 @@ def check_all_arrived(arrivals: Arrivals, results: list[dict[str, Any]]) -> None
         stats = result["stats"]
         assert stats["produced"] == RECORDS
         assert stats["dropped"] == {}
-        assert stats["delivered"] + stats["replayed"] >= RECORDS  # all in the stream
         assert result["stream"]["trimmed_entries"] == 0
+    # all in the stream: appended from memory, or spooled and appended by a re-sender (the
+    # producers share one spool directory, so a producer may append another one's files)
+    appended = sum(r["stats"]["delivered"] + r["stats"]["replayed"] for r in results)
+    assert appended >= PRODUCERS * RECORDS
 
 
 async def test_every_id_arrives_through_two_relays(
@@ -199,27 +209,27 @@ async def test_every_id_arrives_when_a_relay_is_killed(
     survivor = await start_relay(redis_server.url, server, "relay-b", status[1])
     producers = await start_producers(redis_server.url, server, "run")
     admin = redis.Redis.from_url(redis_server.url)
-    left_pending = 0
     async with asyncio.timeout(GUARD):
         await server.wait_until(arrivals.at_least(total // 4))
         # freeze the victim until it is caught holding entries, then kill -9 it
         while True:
             victim.send_signal(signal.SIGSTOP)
-            consumers = {c["name"]: c["pending"] for c in admin.xinfo_consumers(STREAM, GROUP)}
-            left_pending = consumers.get(b"relay-a", consumers.get("relay-a", 0))
-            if left_pending:
+            if pending_of(admin, "relay-a"):
                 break
             victim.send_signal(signal.SIGCONT)
             seen = len(arrivals.records) + len(arrivals.events)
             await server.wait_until(arrivals.at_least(seen + 1))
         victim.send_signal(signal.SIGKILL)
         await victim.wait()
+        # what the dead relay holds now (an XACK it had written may have landed meanwhile)
+        left_pending = pending_of(admin, "relay-a")
         results = await finish_producers(producers)
         await server.wait_until(arrivals.at_least(total))
         final = await stop_relay(survivor, status[1])
     check_all_arrived(arrivals, results)
     assert left_pending > 0
-    assert final["claimed"] >= left_pending  # the survivor took the dead relay's entries over
+    assert pending_of(admin, "relay-a") == 0  # the survivor took the dead relay's entries over
+    assert final["claimed"] >= 1
     assert final["pending"] == 0
 
 
