@@ -213,15 +213,18 @@ class QueueCollector:
         chunks = lane.chunks
         if chunks and len(tail := chunks[-1].items) < self._max_request:
             tail.append(item)
+            full = False
         else:
+            full = bool(chunks)  # the previous chunk is a whole request now
             chunks.append(Chunk(seq, self._clock(), item))
         count = lane.count = lane.count + 1
         stats.queued += 1
         if is_record and self._alias_is_urgent and item.get("xwhat") == "$alias":  # type: ignore[union-attr]
             acc.urgent[lane_key] = seq
             self._wake()
-        elif count == 1 or count == self._settings.batch_size:
-            # the dispatcher re-checks every lane when it wakes: one signal per batch is enough
+        elif count == 1 or count == self._settings.batch_size or full:
+            # the dispatcher re-checks every lane when it wakes: one signal per batch is
+            # enough, and one per full request (what outage mode diverts to the spool)
             self._wake()
 
     async def wait_for_room(self) -> None:
