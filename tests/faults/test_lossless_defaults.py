@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from asyncexp.aio.collectors import BatchCollector
+from asyncexp.aio.collectors import BatchCollector, LogCollector
 from asyncexp.aio.collectors.replay import MAX_UNCONFIRMED_COPIES
 from asyncexp.aio.collectors.spool import SpoolStore
 from asyncexp.analytics.api import Analytics
@@ -243,3 +243,29 @@ async def test_close_leaves_the_spool_alone_when_the_destination_is_down(
     assert stats.replayed == 0
     assert stats.spooled > 0
     assert sum(batch_counts(spool)) == stats.spooled
+
+
+async def test_log_collector_never_drops_in_a_tight_loop(tmp_path: Path) -> None:
+    """200,000 records with the defaults and no yield: past the memory budget
+    ``submit`` appends whole chunks itself; after close every record is one
+    complete line in the files, exactly once."""
+    logs = tmp_path / "logs"
+    collector = LogCollector(logs)
+    await collector.start()
+    for n in range(TIGHT):
+        collector.submit({"xwhat": "tick", "xwho": "u", "xwhen": 1_700_000_000_000, "n": n})
+    stats = collector.stats
+    assert stats.produced == TIGHT
+    assert stats.overflowed > 0  # the budget was reached: the loop never yielded
+    assert stats.dropped == {}
+    await collector.aclose()
+    assert_nothing_lost(stats)
+    assert stats.delivered == TIGHT
+    seen: Counter[int] = Counter()
+    for path in logs.iterdir():
+        data = path.read_bytes()
+        assert data.endswith(b"\n"), path
+        for line in data.split(b"\n")[:-1]:
+            seen[orjson.loads(line)["n"]] += 1
+    assert len(seen) == TIGHT
+    assert set(seen.values()) == {1}
