@@ -62,9 +62,11 @@ def _fresh(base: int, span: int, keys: int, width: int = N) -> Callable[[int], d
     return make
 
 
-def _mixed(named: str, base: int, span: int, keys: int) -> Callable[[int], dict[str, Any]]:
+def _mixed(
+    named: str, base: int, span: int, keys: int, width: int = N
+) -> Callable[[int], dict[str, Any]]:
     """Fresh code points with a named character between every two: the merge's worst case."""
-    fresh = _fresh(base, span, keys, N // 2)
+    fresh = _fresh(base, span, keys, width // 2)
 
     def make(i: int) -> dict[str, Any]:
         return {
@@ -171,6 +173,11 @@ def cases() -> list[Case]:
             f"BLOCKS, {CLAUSES} clauses, named between fresh astral, 4096 chars",
             _or([_matches(f"v{i}", BLOCKS) for i in range(CLAUSES)]),
             _mixed("\u0141\U0001f100", 0x20000, 0xA000, CLAUSES),
+        ),
+        Case(
+            f"BLOCKS, {CLAUSES} clauses, named between fresh astral, 4 KiB UTF-8 (1024 chars)",
+            _or([_matches(f"v{i}", BLOCKS) for i in range(CLAUSES)]),
+            _mixed("\u0141\U0001f100", 0x20000, 0xA000, CLAUSES, 1024),
         ),
         Case(
             f"BLOCKS, {CLAUSES} clauses, named between fresh CJK, 4096 chars",

@@ -12,19 +12,27 @@ How:
   ``CharSet``, so the alphabet can be cut into a few classes whose characters
   every test treats alike: the code points named by the pattern (literals and
   range ends) cut it into regions, and inside a region only the ``\\d \\w \\s``
-  categories can still tell characters apart. A ``str.translate`` map turns a
-  subject into class codes (at most ``MAX_CLASSES``, so they fit one byte);
-  it is filled for ASCII up front and on first sight for other characters
-  (bounded; a full map computes without remembering). When every code point
-  the pattern names is ASCII (the usual case) a C-only path applies instead:
-  one shared table, built once per process with the first such pattern
-  (~0.2 s, during a document parse), folds every non-ASCII character below U+40000 into one of four
-  category bytes 0x80–0x83 (nothing from U+40000 up is a digit, word or space
-  character: those fold to "other" with one regex substitution), and a
-  256-byte table per pattern maps ASCII and category bytes to class codes. So
-  even characters never seen before cost no Python code. Patterns naming
-  non-ASCII code points keep the per-character map (~0.5 µs per character
-  not seen before; benchmarks/README.md has the figures).
+  categories can still tell characters apart. Class codes fit one byte
+  (at most ``MAX_CLASSES``). A subject becomes its class codes in C code only:
+  one shared table, built once per process with the first pattern (~0.2 s,
+  during a document parse), folds every non-ASCII character below U+40000
+  into one of four category bytes 0x80–0x83 (nothing from U+40000 up is a
+  digit, word or space character: those fold to "other" with one regex
+  substitution), and a 256-byte table per pattern maps ASCII and category
+  bytes to class codes. A character the pattern does not name is classed by
+  its category alone, so only *named* non-ASCII characters need more
+  (``_Named``): when a probe regex finds one in the subject, each character
+  gets a group (its named region's kind, 0 if unnamed) from a ``codecs``
+  charmap (up to 254 BMP characters named in part-named 256-code-point
+  blocks) and from per-byte tables over its UTF-32 bytes (blocks named in
+  full, astral blocks named in part, at most ``MAX_NAMED_PASSES``), and the
+  256-byte table maps fold byte + group × 4 to the class. Past those limits a
+  pattern keeps a per-character map filled on first sight (~0.35 µs of Python
+  per new character, 4096 remembered).
+* **Pairs.** When the automaton is small (``_PAIR_ENTRIES``), a search of 64
+  characters or more steps two characters at a time: a key byte per pair
+  (first × symbols + second, big-integer arithmetic in C) indexes pair rows,
+  halving the ``reduce`` steps (~25 ns each), the largest cost of a search.
 * **States.** A state is the set of NFA threads waiting for the next
   character (the restart thread of search semantics is implied). States are
   explored over all classes; a state whose closure reaches MATCH is the
@@ -426,6 +434,13 @@ def _equal(value: int) -> bytes:
     return bytes(0xFF if i == value else 0 for i in range(256))
 
 
+def _plane_mask(masks: dict[int, int], plane: int, planes: bytes, table: bytes) -> int:
+    mask = masks.get(plane)
+    if mask is None:
+        mask = masks[plane] = int.from_bytes(planes.translate(table), "little")
+    return mask
+
+
 class _Named:
     """Per-pattern tables for characters the pattern names beyond ASCII (see ``Dfa.codes``)."""
 
@@ -462,12 +477,13 @@ class _Named:
             utf32 = subject.encode("utf-32-be", "surrogatepass")
             planes, highs = utf32[1::4], utf32[2::4]
             astral = planes.count(0) != n
+            in_planes: dict[int, int] = {}  # plane → mask, each computed once per search
             for plane, table, in_plane in self.whole:
                 if plane and not astral:
                     continue
                 found = int.from_bytes(highs.translate(table), "little")
                 if astral:
-                    found &= int.from_bytes(planes.translate(in_plane), "little")
+                    found &= _plane_mask(in_planes, plane, planes, in_plane)
                 group |= found
             lows = utf32[3::4] if self.partial else b""
             for plane, table, in_plane, in_block in self.partial:
@@ -476,7 +492,7 @@ class _Named:
                 found = int.from_bytes(lows.translate(table), "little")
                 found &= int.from_bytes(highs.translate(in_block), "little")
                 if astral:
-                    found &= int.from_bytes(planes.translate(in_plane), "little")
+                    found &= _plane_mask(in_planes, plane, planes, in_plane)
                 group |= found
         if not group:
             return folded
