@@ -371,3 +371,17 @@ def _users(pair: CmabPair, spec: UserSpec) -> tuple[Any, Any]:
             ForcedDecision(forced.variation_key),
         )
     return ref, ours
+
+
+async def test_delivery_rule_with_cmab_matches_reference(make_cmab_pair: Any) -> None:
+    """``cmab`` on a delivery rule: the reference buckets it into the "$" entity, which is
+    no variation, and calls no prediction service; asyncexp does the same."""
+    datafile = cmab_datafile()
+    datafile["featureFlags"][0]["experimentIds"] = []
+    rule = datafile["rollouts"][0]["experiments"][0]
+    rule["cmab"] = {"attributeIds": ["100"], "trafficAllocation": 10000}
+    pair = await make_cmab_pair(datafile)
+    decision = await pair.compare("delivery rule", "u1", {"age": 30}, REASONS)
+    assert decision.variation_key is None
+    assert pair.our_server.requests == []
+    assert pair.ref_server.requests == []
