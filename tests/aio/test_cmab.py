@@ -367,3 +367,50 @@ async def test_retry_policy_waits_as_the_reference(prediction: PredictionServer)
         await predictor.predict("12", "u1", {}, "id")
     assert waits == [0.1]
     await transport.aclose()
+
+
+class DictStore:
+    """An async profile store over a dict."""
+
+    def __init__(self, profiles: dict[str, dict[str, Any]]) -> None:
+        self.profiles = profiles
+
+    async def lookup(self, user_id: str) -> dict[str, Any] | None:
+        return self.profiles.get(user_id)
+
+    async def lookup_many(self, user_ids: Any) -> dict[str, dict[str, Any] | None]:
+        return {u: self.profiles.get(u) for u in user_ids}
+
+    async def save(self, profile: dict[str, Any]) -> None:
+        self.profiles[profile["user_id"]] = profile
+
+
+async def test_loaded_sticky_profile_needs_no_prediction(prediction: PredictionServer) -> None:
+    """An earlier experiment decided by the loaded profile: decide_async asks nothing."""
+    datafile = cmab_datafile()
+    sticky = {
+        "id": "11",
+        "key": "sticky",
+        "status": "Running",
+        "layerId": "110",
+        "audienceIds": [],
+        "variations": [{"id": "111", "key": "kept", "featureEnabled": True, "variables": []}],
+        "trafficAllocation": [],  # nobody is bucketed anew
+        "forcedVariations": {},
+    }
+    datafile["experiments"].insert(0, sticky)
+    datafile["featureFlags"][0]["experimentIds"] = ["11", "12"]
+    store = DictStore(
+        {"u1": {"user_id": "u1", "experiment_bucket_map": {"11": {"variation_id": "111"}}}}
+    )
+    async with Client(
+        datafile=datafile, profile_store=store, cmab_prediction_endpoint=prediction.endpoint
+    ) as client:
+        user = client.create_user_context("u1", {"age": 30})
+        assert await user.load_profile()
+        assert (await user.decide_async("f")).variation_key == "kept"
+        assert prediction.requests == []
+        other = client.create_user_context("u2", {"age": 30})
+        assert await other.load_profile()
+        assert (await other.decide_async("f")).variation_key == "arm_b"
+        assert len(prediction.requests) == 1
