@@ -9,6 +9,10 @@ ids, the collector's non-blocking ``submit``, notifications and logging.
   decisions and segments; it calls the decider's public methods;
 * :mod:`.decider`: ``Decider``, options, profiles, variables and impressions;
 * :mod:`.decision`: ``Decision``, what ``decide`` returns;
+* :mod:`.cmab`: CMAB answers, the cache and the async resolve that the
+  ``decide*_async`` variants await (the prediction request itself is a protocol the
+  client fills with :class:`asyncexp.aio.cmab.HttpCmabPredictor`) before the
+  synchronous decide;
 * :mod:`.notifications`: ``NotificationCenter`` and its listeners;
 * :mod:`.parsing`: the datafile parse entry used by the client (GC paused);
 * :mod:`.config_view` and :mod:`.config_view_audiences`: the
