@@ -12,6 +12,7 @@ import orjson
 import pytest
 import redis
 
+from asyncexp import Client
 from asyncexp.core.flags.events import EventContext, UserEvent
 from asyncexp.stores import RedisStreamCollector, StreamRelay
 from asyncexp.testing import IngestionServer, Reply
@@ -230,3 +231,41 @@ async def test_the_relay_cli_ships_and_writes_its_status(
     assert final["delivered"] == 500
     assert final["pending"] == 0
     assert b"delivered=500" in err
+
+
+async def test_a_client_tracks_through_the_stream_with_record_ids(
+    redis_server: RedisServer, server: IngestionServer
+) -> None:
+    collector = RedisStreamCollector(redis_server.url)
+    async with Client(collector=collector, app_key="shop") as client:
+        for i in range(300):
+            client.track(f"user{i}", "buy", {"n": i})
+    assert collector.stats.delivered + collector.stats.replayed == 300
+    relay = StreamRelay(redis_server.url, url=server.url)
+    tasks = await run_relays([relay])
+    await server.wait_until(lambda s: s.record_count >= 300)
+    await stop([relay], tasks)
+    ids = record_ids(server)
+    assert len(ids) == 300  # every record carries its own $record_id, unchanged
+    assert {r["xwho"] for r in server.records} == {f"user{i}" for i in range(300)}
+
+
+async def test_a_relay_recreates_its_group_when_redis_comes_back_empty(
+    redis_server: RedisServer, server: IngestionServer
+) -> None:
+    collector = RedisStreamCollector(redis_server.url, batch_size=10, max_request_size=10)
+    await collector.start()
+    relay = StreamRelay(redis_server.url, url=server.url)
+    tasks = await run_relays([relay])
+    for i in range(10):
+        collector.submit(record(i))
+    await server.wait_until(lambda s: s.record_count >= 10)
+    redis_server.restart()  # no persistence: the stream and the group are gone
+    for i in range(10, 20):
+        collector.submit(record(i))
+    await collector.aclose()  # appended to the new, empty Redis (or spooled and drained)
+    await server.wait_until(lambda s: s.record_count >= 20)
+    await stop([relay], tasks)
+    assert record_ids(server) == {f"r{i}" for i in range(20)}
+    admin = redis.Redis.from_url(redis_server.url)
+    assert [g["name"] for g in admin.xinfo_groups(STREAM)] == [GROUP.encode()]
