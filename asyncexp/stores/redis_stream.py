@@ -47,7 +47,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 import orjson
 
@@ -90,6 +90,7 @@ __all__ = [
     "StreamCollector",
     "StreamDelivery",
     "StreamEntry",
+    "StreamOptions",
     "StreamSink",
     "StreamStats",
     "entry_fields",
@@ -436,6 +437,30 @@ class StreamDelivery:
         return StreamEntry(destination, body, len(good), self._wall_ms())
 
 
+class StreamOptions(TypedDict, total=False):
+    """The keywords of :class:`StreamCollector` other than the sink (defaults there)."""
+
+    optimizely_events_url: str | None
+    batch_size: int
+    max_request_size: int
+    max_interval: float
+    max_concurrency: int
+    memory_budget_mib: float
+    max_queue_size: int | None
+    close_timeout: float
+    spool: SpoolSetting
+    spool_max_bytes: int
+    spool_on_full: OnFull
+    replay_interval: float
+    probe_base: float
+    probe_max: float
+    clock: Clock
+    wait: WaitFn
+    jitter: Callable[[], float]
+    wall_clock_ms: Callable[[], int]
+    log_interval: float
+
+
 class StreamCollector(QueueCollector):
     """A collector that appends chunks to a log through ``sink`` (see the module docstring).
 
@@ -563,7 +588,7 @@ class RedisStreamCollector(StreamCollector):
         stream: str = DEFAULT_STREAM,
         maxlen: int | None = 1_000_000,
         op_timeout: float = 1.0,
-        **options: Any,
+        **options: Unpack[StreamOptions],
     ) -> None:
         if isinstance(redis, str):
             connection = RedisConnection(redis, op_timeout=op_timeout, connect_timeout=op_timeout)

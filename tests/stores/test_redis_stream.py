@@ -269,3 +269,25 @@ async def test_a_relay_recreates_its_group_when_redis_comes_back_empty(
     assert record_ids(server) == {f"r{i}" for i in range(20)}
     admin = redis.Redis.from_url(redis_server.url)
     assert [g["name"] for g in admin.xinfo_groups(STREAM)] == [GROUP.encode()]
+
+
+async def test_memory_stays_within_the_budget_and_the_overflow_reaches_the_stream(
+    redis_server: RedisServer, server: IngestionServer
+) -> None:
+    collector = RedisStreamCollector(redis_server.url, memory_budget_mib=0.05, replay_interval=0.2)
+    await collector.start()
+    excess = 0
+    for i in range(20_000):  # a loop that never yields: the budget overflows to the spool
+        collector.submit(record(i))
+        excess = max(excess, collector.stats.queued - collector.memory_limit)
+    assert excess <= 500  # the budget, plus one overflow chunk in the making
+    assert collector.stats.overflowed > 0
+    await collector.aclose()  # appends what this run spooled (Redis is healthy)
+    stats = collector.stats
+    assert stats.settled
+    assert stats.replayed == stats.spooled
+    relay = StreamRelay(redis_server.url, url=server.url)
+    tasks = await run_relays([relay])
+    await server.wait_until(lambda s: s.record_count >= 20_000)
+    await stop([relay], tasks)
+    assert record_ids(server) == {f"r{i}" for i in range(20_000)}
