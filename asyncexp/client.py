@@ -56,6 +56,7 @@ from asyncexp.aio.refresh_result import RefreshResult
 from asyncexp.aio.shared_datafile import SharedDatafile
 from asyncexp.aio.store_parts import StoreParts
 from asyncexp.analytics.api import Analytics
+from asyncexp.analytics.assignments import AssignmentRecords
 from asyncexp.errors import ArgumentTypeError, ClientClosedError, ClientStateError, ConfigError
 from asyncexp.flags.cmab import (
     DEFAULT_CMAB_CACHE_SIZE,
@@ -242,8 +243,16 @@ class Client:
         # with the client only when sources are given.
         # Start-up and requests are bounded by the client's settings unless the options say.
         bounds = {"ready_timeout": ready_timeout, "request_timeout": request_timeout}
+        # Assignments travel with the analytics records, so they are Analysys records too
+        # (an Analysys receiver cannot read the bare assignment-log shape).
+        recorder = AssignmentRecords(self._analytics) if self._analytics is not None else None
+        if recorder is None and appconfig_sources and collector is not None:
+            logger.warning(
+                "AppConfig assignments are recorded as Analysys records: pass app_key= to "
+                "record them; none will be sent"
+            )
         self.appconfig = AppConfigExperiments(
-            collector,
+            recorder,
             sources=appconfig_sources,
             clock=clock,
             **{**bounds, **appconfig_settings},

@@ -5,7 +5,8 @@ Runs fully offline: ``python examples/appconfig_run.py``. The run is a
 polling with ``Client(appconfig_sources=[RunSource(...)])`` and aiobotocore
 would fetch; no AWS account is needed to evaluate one). A local ingestion
 server on 127.0.0.1 (``asyncexp.testing.IngestionServer``) stands in for the
-analytics collector, so every ``AWS.AppConfig.TreatmentAssignment`` record
+analytics collector, so every assignment (an Analysys record, ``xwhat``
+``AppConfigTreatmentAssignment``, the ``AWS.AppConfig.TreatmentAssignment`` fields inside)
 travels over real HTTP through a ``BatchCollector`` and is flushed at close.
 
 It shows ``decide_treatment`` for a few users (an override, the audience rule,
@@ -105,6 +106,8 @@ async def main(users: int = 1000) -> dict[str, Any]:
         collector = BatchCollector(server.url)
         client = Client(
             collector=collector,
+            # Assignments go out as Analysys records of this app (AppConfigTreatmentAssignment).
+            app_key="demo",
             appconfig_options={"flags": FLAGS, "region": "us-east-1"},
             # No datafile and no datafile source here: nothing to wait for at start.
             ready_timeout=0,
@@ -128,7 +131,7 @@ async def main(users: int = 1000) -> dict[str, Any]:
             appconfig_stats = client.appconfig.stats
         # Leaving the block flushed the collector: the server has every record now.
         records = [
-            r for r in server.records if r.get("type") == "AWS.AppConfig.TreatmentAssignment"
+            r["xcontext"] for r in server.records if r["xwhat"] == "AppConfigTreatmentAssignment"
         ]
 
     # Another evaluator (another process, say) with the same run: the same answers.

@@ -58,7 +58,7 @@ async def test_client_exposes_appconfig_with_its_collector_and_clock() -> None:
     from tests.appconfig_samples import IN_AUDIENCE, run_dict
 
     col = CapturingCollector()
-    async with Client(collector=col, clock=lambda: 1700000000.0) as client:
+    async with Client(collector=col, app_key="shop", clock=lambda: 1700000000.0) as client:
         client.appconfig.load_run(run_dict())
         decision = next(
             d
@@ -67,9 +67,28 @@ async def test_client_exposes_appconfig_with_its_collector_and_clock() -> None:
         )
     record = col.records[-1]
     assert len(col.records) == 1
-    assert record["type"] == "AWS.AppConfig.TreatmentAssignment"
-    assert record["entityId"].startswith("entity-")
-    assert record["treatmentKey"] == decision.treatment_key
+    # An Analysys record: the envelope an Analysys receiver reads, the assignment inside.
+    assert record["appid"] == "shop"
+    assert record["xwhat"] == "AppConfigTreatmentAssignment"
+    assert record["xwhen"] == 1_700_000_000_000
+    assert record["xwho"].startswith("entity-")
+    props = record["xcontext"]
+    assert props["type"] == "AWS.AppConfig.TreatmentAssignment"
+    assert props["entityId"] == record["xwho"]
+    assert props["treatmentKey"] == decision.treatment_key
+
+
+async def test_without_an_app_key_assignments_are_not_mixed_into_the_analysys_stream() -> None:
+    from tests.appconfig_samples import IN_AUDIENCE, run_dict
+
+    col = CapturingCollector()
+    async with Client(collector=col) as client:
+        client.appconfig.load_run(run_dict())
+        assigned = [
+            d for i in range(200) if (d := client.appconfig.decide_treatment(f"e{i}", IN_AUDIENCE))
+        ]
+        assert any(d.assigned for d in assigned)
+    assert col.records == []  # no bare assignment-log dicts in the Analysys stream
 
 
 def test_parsing_pauses_the_gc_only_while_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
