@@ -135,7 +135,10 @@ class WebhookReceiver:
                 self._again.discard(key)
                 self.stats.refreshes += 1
                 try:
-                    await client.refresh()
+                    result = await client.refresh()
+                    if not result:  # REJECTED or FAILED: the source logged why
+                        self.stats.refresh_failures += 1
+                        logger.warning("webhook refresh did not update: %s", result.value)
                 except ClientStateError as exc:
                     self.stats.refresh_failures += 1
                     logger.warning("webhook refresh skipped: %s", exc)

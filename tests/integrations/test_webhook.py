@@ -252,3 +252,26 @@ async def test_aiohttp_without_a_client_answers_503() -> None:
     finally:
         await server.close()
     assert receiver.stats.refreshes == 0
+
+
+async def test_a_refresh_that_fetches_a_rejected_or_failed_datafile_counts_as_a_failure(
+    host: DatafileHost,
+) -> None:
+    async with aiohttp_app(host) as (url, client, receiver):
+        host.datafile = {**datafile("3"), "version": "99"}  # a version the client refuses
+        status, _ = await post(url, PAYLOAD, sign(SECRET, PAYLOAD))
+        assert status == 202
+        await receiver.drain()
+        assert (receiver.stats.refreshes, receiver.stats.refresh_failures) == (1, 1)
+        assert client.config is not None
+        assert client.config.revision == "1"
+        host.failing = True  # 503
+        await post(url, PAYLOAD, sign(SECRET, PAYLOAD))
+        await receiver.drain()
+        assert (receiver.stats.refreshes, receiver.stats.refresh_failures) == (2, 2)
+        host.failing = False
+        host.datafile = datafile("4")
+        await post(url, PAYLOAD, sign(SECRET, PAYLOAD))
+        await receiver.drain()
+        assert (receiver.stats.refreshes, receiver.stats.refresh_failures) == (3, 2)
+        assert client.config.revision == "4"
