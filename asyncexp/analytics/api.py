@@ -87,6 +87,9 @@ class Analytics:
         self._clock = clock
         self._super: dict[str, Any] = {}
         self._notice = logging.WARNING if debug else logging.DEBUG
+        # Debug modes 1 and 2 show each record handed to the collector, as the Analysys
+        # SDK's debug modes print what they send (records hold no secrets).
+        self._show_records = debug in (1, 2)
         self.stats = AnalyticsStats()
         self._profiles = ProfileRecords(emit=self._emit, settings=self._settings)
 
@@ -137,6 +140,8 @@ class Analytics:
             record["xcontext"][RECORD_ID] = self._id_prefix + str(next(self._id_counter))
         self._collector.submit(record)
         self.stats.records += 1
+        if self._show_records:
+            self._show(record)
 
     def alias(
         self,
@@ -274,6 +279,12 @@ class Analytics:
                 record["xcontext"][RECORD_ID] = self._id_prefix + str(next(self._id_counter))
             self._collector.submit(record)
             self.stats.records += 1
+            if self._show_records:
+                self._show(record)
+
+    @staticmethod
+    def _show(record: dict[str, Any]) -> None:
+        logger.info("analytics record sent to the collector: %s", record)
 
     def _invalid(self, exc: ValidationError) -> None:
         if not self._drop_invalid:

@@ -105,7 +105,28 @@ def test_soft_warnings_logged_at_warning_in_debug_mode(
     with caplog.at_level(logging.DEBUG, logger="asyncexp.analytics"):
         quiet.track("u", "e", {"s": "x" * 300})
         loud.track("u", "e", {"s": "x" * 300})
-    assert [r.levelno for r in caplog.records] == [logging.DEBUG, logging.WARNING]
+    soft = [r for r in caplog.records if "sent to the collector" not in r.getMessage()]
+    assert [r.levelno for r in soft] == [logging.DEBUG, logging.WARNING]
+
+
+@pytest.mark.parametrize(("debug", "shown"), [(0, 0), (1, 2), (2, 2)])
+def test_debug_modes_1_and_2_log_each_record_sent(
+    capture: Any,
+    make_analytics: Callable[..., Analytics],
+    caplog: pytest.LogCaptureFixture,
+    debug: int,
+    shown: int,
+) -> None:
+    analytics = make_analytics(capture, debug=debug)
+    with caplog.at_level(logging.INFO, logger="asyncexp.analytics"):
+        analytics.track("u1", "view", {"price": 5})
+        analytics.profile_set("u1", {"vip": True})
+    sent = [r for r in caplog.records if "sent to the collector" in r.getMessage()]
+    assert len(sent) == shown
+    assert all(r.levelno == logging.INFO for r in sent)
+    if shown:
+        assert "'xwhat': 'view'" in sent[0].getMessage()
+        assert "'xwhat': '$profile_set'" in sent[1].getMessage()
 
 
 def test_settings_are_checked(capture: Any) -> None:
