@@ -3,7 +3,8 @@
 Reads the stream a ``RedisStreamCollector`` appends to (``--stream``) through
 a consumer group (``--group``; several relays share one, each entry goes to
 one of them) and sends Analysys records to ``URL/up`` and Optimizely event
-batches to their events endpoint (or ``--optimizely-events-url``), with
+batches to their events endpoint (Optimizely's, one given with
+``--allow-events-url``, or every one to ``--optimizely-events-url``), with
 retries (``Retry-After`` honoured) and gzip. An entry is acknowledged
 (``XACK``, then ``XDEL``) only after the server acknowledged it; entries a
 relay left pending for ``--claim-idle`` seconds (it died) are claimed by
@@ -49,6 +50,14 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--optimizely-events-url",
         dest="events_url",
         help="send every Optimizely batch here (default: the endpoint each entry names)",
+    )
+    parser.add_argument(
+        "--allow-events-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an events URL entries may name besides Optimizely's US and EU endpoints "
+        "(repeatable; entries naming any other URL are dead-lettered)",
     )
     parser.add_argument("--stream", default="asyncexp:events", help="(default: %(default)s)")
     parser.add_argument("--group", default="asyncexp-relay", help="(default: %(default)s)")
@@ -123,6 +132,7 @@ async def _relay(args: argparse.Namespace) -> None:
         group=args.group,
         consumer=args.consumer,
         optimizely_events_url=args.events_url,
+        allowed_events_urls=args.allow_events_url,
         encoding=args.encoding,
         request_timeout=args.request_timeout,
         read_count=args.read_count,

@@ -15,7 +15,10 @@ coroutine, ``asyncexp relay`` the command line over it. Rules:
   (:mod:`~asyncexp.aio.collectors.wire` encoding, gzip+base64 by default,
   success only on ``{"code":200}``), Optimizely batches (merged when their
   account/project/revision fields agree) to the entry's events URL, or to
-  ``optimizely_events_url`` when given. ``concurrency`` requests at once over one
+  ``optimizely_events_url`` when given. An entry names its events URL, so
+  only Optimizely's US and EU endpoints and ``allowed_events_urls`` are posted
+  to (whoever can write the stream cannot make the relays post elsewhere);
+  entries for another URL are dead-lettered. ``concurrency`` requests at once over one
   :class:`~asyncexp.aio.http.HttpTransport`.
 * **Retries**: connection errors, timeouts, 5xx and 429 are retried without
   limit with the :class:`~asyncexp.aio.http.RetryPolicy` backoff, ``Retry-After``
@@ -81,6 +84,7 @@ from asyncexp.aio.http import (
     attempt_from_status,
 )
 from asyncexp.aio.redaction import safe_url
+from asyncexp.core.flags.events import EU_EVENTS_URL, US_EVENTS_URL
 from asyncexp.errors import ConfigError
 from asyncexp.stores.redis_connection import RedisConnection, StoreUnavailableError, load_redis
 from asyncexp.stores.redis_stream import ANALYSYS_DESTINATION, DEFAULT_STREAM
@@ -159,6 +163,8 @@ class _Request:
     count: int
     parts: list[bytes]
     unconfirmed: int = 0
+    refused: bool = False
+    """The destination is not allowed: dead-lettered without a request."""
 
 
 def _default_consumer() -> str:
@@ -177,6 +183,7 @@ class StreamRelay:
         group: str = DEFAULT_GROUP,
         consumer: str | None = None,
         optimizely_events_url: str | None = None,
+        allowed_events_urls: Sequence[str] = (),
         encoding: Encoding = "gzip",
         compress_level: int = 1,
         request_timeout: float = 10.0,
@@ -228,6 +235,7 @@ class StreamRelay:
         self._redis = redis
         self._up_url = None if url is None else analysys_up_url(url)
         self._events_url = optimizely_events_url
+        self._allowed = {US_EVENTS_URL, EU_EVENTS_URL, *allowed_events_urls}
         self.stream = stream
         self.group = group
         self.consumer = consumer or _default_consumer()
@@ -519,9 +527,9 @@ class StreamRelay:
         self, entry: _Entry, open_: dict[tuple[str, bytes], _Request], out: list[_Request]
     ) -> None:
         url = self._events_url or entry.destination
-        if not url.startswith(("http://", "https://")):
-            logger.warning("relay %s: entry %r has no events URL; skipped", self.consumer, entry.id)
-            out.append(_Request("", False, [entry.id], 0, []))  # acked below as empty
+        if self._events_url is None and url not in self._allowed:
+            # an entry names where it goes: only the endpoints allowed are ever posted to
+            out.append(_Request(url, False, [entry.id], entry.count, [entry.body], refused=True))
             return
         try:
             batch = orjson.loads(entry.body)
@@ -557,11 +565,20 @@ class StreamRelay:
 
     async def _ship(self, entries: Sequence[_Entry]) -> None:
         requests, empty = self._requests(entries)
-        empty.extend(i for r in requests if not r.url for i in r.ids)
-        requests = [r for r in requests if r.url]
         if empty:
             await self._ack(empty)
-        await asyncio.gather(*(self._send(r) for r in requests))
+        for request in requests:
+            if request.refused:
+                logger.warning(
+                    "relay %s: %d item(s) for %s, an events URL not allowed "
+                    "(allowed_events_urls / --allow-events-url); moved to %r",
+                    self.consumer,
+                    request.count,
+                    safe_url(request.url),
+                    self._dead,
+                )
+                await self._dead_letter(request, "destination not allowed")
+        await asyncio.gather(*(self._send(r) for r in requests if not r.refused))
 
     async def _send(self, request: _Request) -> None:
         async with self._limit:

@@ -77,7 +77,15 @@ async def test_records_and_events_keep_their_ids_through_the_stream(
     assert collector.stats.delivered + collector.stats.replayed == 3300
     admin = redis.Redis.from_url(redis_server.url)
     assert admin.xlen(STREAM) == collector.stream_stats.appended_entries
-    relays = [StreamRelay(redis_server.url, url=server.url, consumer=f"c{k}") for k in range(2)]
+    relays = [
+        StreamRelay(
+            redis_server.url,
+            url=server.url,
+            consumer=f"c{k}",
+            allowed_events_urls=[server.events_url],
+        )
+        for k in range(2)
+    ]
     tasks = await run_relays(relays)
     await server.wait_until(lambda s: s.record_count >= 3000 and s.event_count >= 300)
     await stop(relays, tasks)
@@ -291,3 +299,25 @@ async def test_memory_stays_within_the_budget_and_the_overflow_reaches_the_strea
     await server.wait_until(lambda s: s.record_count >= 20_000)
     await stop([relay], tasks)
     assert record_ids(server) == {f"r{i}" for i in range(20_000)}
+
+
+async def test_events_for_a_url_not_allowed_are_dead_lettered_without_a_request(
+    redis_server: RedisServer, server: IngestionServer
+) -> None:
+    collector = RedisStreamCollector(redis_server.url)
+    await collector.start()
+    for i in range(5):
+        collector.submit(event(i, "http://169.254.169.254/latest"))
+    collector.submit(record(0))
+    await collector.aclose()
+    relay = StreamRelay(redis_server.url, url=server.url)  # not allowed: that URL
+    tasks = await run_relays([relay])
+    await server.wait_until(lambda s: s.record_count >= 1)
+    await stop([relay], tasks)
+    assert {r.kind for r in server.requests} == {"analysys"}
+    admin = redis.Redis.from_url(redis_server.url)
+    dead = admin.xrange(f"{STREAM}:dead")
+    assert [(f[b"u"], f[b"r"], f[b"n"]) for _, f in dead] == [
+        (b"http://169.254.169.254/latest", b"destination not allowed", b"5")
+    ]
+    assert relay.stats.rejected == 5
