@@ -311,14 +311,16 @@ class StreamRelay:
         return self.stats
 
     async def _work(self) -> None:
-        backlog = True  # first our own pending entries (a restart with the same name)
+        # first our own pending entries (a restart with the same name), once, in id order:
+        # the cursor moves past what was read, so an entry left pending is not re-read here
+        cursor: str | None = "0"
         next_claim = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping:
             try:
-                if backlog:
-                    entries = await self._read("0")
-                    backlog = bool(entries)
+                if cursor is not None:
+                    entries = await self._read(cursor)
+                    cursor = entries[-1].id.decode() if entries else None
                 elif loop.time() >= next_claim:
                     next_claim = loop.time() + self._claim_interval
                     entries = await self._autoclaim()
@@ -355,7 +357,7 @@ class StreamRelay:
 
     async def _read(self, start: str) -> list[_Entry]:
         aioredis = load_redis()
-        block = None if start == "0" else self._block_ms
+        block = self._block_ms if start == ">" else None
 
         async def read(client: Any) -> Any:
             try:

@@ -321,3 +321,23 @@ async def test_events_for_a_url_not_allowed_are_dead_lettered_without_a_request(
         (b"http://169.254.169.254/latest", b"destination not allowed", b"5")
     ]
     assert relay.stats.rejected == 5
+
+
+async def test_a_restarted_relay_ships_what_its_name_left_pending(
+    redis_server: RedisServer, server: IngestionServer
+) -> None:
+    collector = RedisStreamCollector(redis_server.url, batch_size=10, max_request_size=10)
+    await collector.start()
+    for i in range(100):
+        collector.submit(record(i))
+    await collector.aclose()
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.xgroup_create(STREAM, GROUP, id="0")
+    admin.xreadgroup(GROUP, "relay-1", {STREAM: ">"}, count=4)  # then it "crashed"
+    relay = StreamRelay(redis_server.url, url=server.url, consumer="relay-1", read_count=3)
+    tasks = await run_relays([relay])
+    await server.wait_until(lambda s: s.record_count >= 100)
+    await stop([relay], tasks)
+    assert record_ids(server) == {f"r{i}" for i in range(100)}
+    assert relay.stats.claimed == 0  # its own entries, re-read by name, not claimed
+    assert admin.xpending(STREAM, GROUP)["pending"] == 0
