@@ -269,3 +269,36 @@ async def test_log_collector_never_drops_in_a_tight_loop(tmp_path: Path) -> None
             seen[orjson.loads(line)["n"]] += 1
     assert len(seen) == TIGHT
     assert set(seen.values()) == {1}
+
+
+async def test_an_unwritable_spool_does_not_keep_outage_mode_on_after_recovery(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The spool cannot be written (its parent is a file): during an outage the
+    records are dropped as ``spool_error`` and there is no spool file to probe
+    with, so a send probes instead; once the server is back, new records are
+    delivered again rather than diverted to the broken spool for ever."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the spool's parent directory should be")
+    collector = BatchCollector(
+        fault_server.url, spool=blocker / "spool", probe_base=0.01, probe_max=0.02
+    )
+    await collector.start()
+    analytics = Analytics(collector, app_key="shop")
+    await fault_server.down()
+    async with asyncio.timeout(30):
+        while collector.stats.outages == 0:
+            track_numbered(analytics, 0, 20)
+            await collector.flush()
+        assert collector.stats.dropped.get("spool_error", 0) > 0
+        await fault_server.up()
+        n = 1000
+        while collector.health.outage:  # each flush offers a chunk the probe can take
+            track_numbered(analytics, n, 20)
+            n += 20
+            await collector.flush()
+        track_numbered(analytics, 100_000, 100)
+        await collector.flush()
+        await collector.aclose()
+    assert set(range(100_000, 100_100)) <= set(fault_server.acked)
+    assert_settled(collector.stats)

@@ -12,6 +12,9 @@ the other).
   from ``probe_base`` to ``probe_max`` seconds between probes.
 * The first success switches it off again and calls ``on_recover`` (the
   re-sender then drains the spool, oldest first, and the sends resume).
+* With nothing in the spool to probe with, the re-sender sets ``want_probe``
+  and the next due chunk is sent once as the probe (a spool that cannot be
+  written must not keep outage mode on after the destination recovered).
 * ``interrupt`` is set while in outage mode or while a close is abandoning the
   sends; retry sleeps and requests in flight race it.
 """
@@ -58,6 +61,10 @@ class Health:
         self.posting: set[asyncio.Task[Any]] = set()
         """Send tasks inside a request now (a close that gives up cancels them)."""
         self.cancels_sent: dict[asyncio.Task[Any], int] = {}
+        self.want_probe = False
+        """Outage mode with nothing in the spool to probe with (the spool cannot be
+        written, or another process drained it): the next due chunk is sent once as
+        the probe instead of being diverted."""
         self.on_recover: Callable[[], None] | None = None
         self.on_outage: Callable[[], None] | None = None
 
@@ -66,6 +73,7 @@ class Health:
             self.failures = 0
             if self.outage:
                 self.outage = False
+                self.want_probe = False
                 if not self.abandoning:
                     self.interrupt.clear()
                 logger.warning("%s: the destination answers again; draining the spool", self._name)

@@ -183,7 +183,8 @@ class HttpDelivery:
             await self.sink.aclose()
 
     def diverting(self) -> bool:
-        return self.sink is not None and self.health.outage
+        health = self.health
+        return self.sink is not None and health.outage and not health.want_probe
 
     def backlogged(self) -> bool:
         if self.sink is None:
@@ -249,11 +250,16 @@ class HttpDelivery:
             except Exception:
                 logger.exception("on_log_event hook raised")
         health = self.health
+        # outage mode with an empty spool: this chunk is the probe (one attempt)
+        probe = health.outage and health.want_probe and not health.abandoning
+        if probe:
+            health.want_probe = False
         retry = 0
         while True:
-            if health.interrupt.is_set() and self.sink is not None:
+            if health.interrupt.is_set() and self.sink is not None and not probe:
                 await self._to_spool(url, headers, body, sent, check_code, 0, None)
                 return
+            probe = False
             outcome = await self._interruptible_post(url, body, headers, check_code)
             if outcome is None:  # abandoned by the close while in flight
                 await self._to_spool(url, headers, body, sent, check_code, 0, DROP_SHUTDOWN_TIMEOUT)

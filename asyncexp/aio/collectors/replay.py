@@ -165,6 +165,8 @@ class SpoolReplayer:
             else:
                 if not emptied:
                     self.failed_passes += 1
+                else:  # outage mode and nothing to probe with: a send probes instead
+                    self._health.want_probe = True
                 self.emptied.clear()
                 delay = self._health.probe_delay(self._probes, self._jitter())
                 self._probes += 1

@@ -163,6 +163,7 @@ class SpoolStore:
         self._names = itertools.count()
         self._used: int | None = None
         self._writes = 0
+        self._unreadable = False
         self.tmp_removed = 0
         """Leftover temporary files of interrupted writes removed so far."""
         self.skipped: set[str] = set()
@@ -376,6 +377,12 @@ class SpoolStore:
             entries = list(os.scandir(self.directory))
         except FileNotFoundError:
             return out
+        except OSError as exc:  # not a directory, no permission: nothing we can send
+            if not self._unreadable:
+                self._unreadable = True
+                logger.warning("spool directory %s cannot be listed: %s", self.directory, exc)
+            return out
+        self._unreadable = False
         for entry in entries:
             name = entry.name
             if name in (".lock", "corrupt"):
