@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import pytest
 import redis
 
@@ -220,8 +221,12 @@ async def test_every_id_arrives_when_a_relay_is_killed(
     async with asyncio.timeout(GUARD):
         await server.wait_until(arrivals.at_least(total // 4))
         # freeze the victim until it is caught holding entries, then kill -9 it
+        frozen = psutil.Process(victim.pid)
         while True:
             victim.send_signal(signal.SIGSTOP)
+            while frozen.status() != psutil.STATUS_STOPPED:  # the signal is asynchronous
+                pass  # microseconds: the kernel stops it at its next scheduling point
+            pending_of(admin, "relay-a")  # a round trip: what it wrote before is in now
             if pending_of(admin, "relay-a"):
                 break
             victim.send_signal(signal.SIGCONT)
@@ -229,7 +234,6 @@ async def test_every_id_arrives_when_a_relay_is_killed(
             await server.wait_until(arrivals.at_least(seen + 1))
         victim.send_signal(signal.SIGKILL)
         await victim.wait()
-        # what the dead relay holds now (an XACK it had written may have landed meanwhile)
         left_pending = pending_of(admin, "relay-a")
         results = await finish_producers(producers)
         await server.wait_until(arrivals.at_least(total))
