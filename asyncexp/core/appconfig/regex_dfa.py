@@ -97,8 +97,13 @@ _HIGH = re.compile("[\U00040000-\U0010ffff]")
 _OTHER = chr(0x80 + 3)  # the fold byte of _BITS[3]
 # table passes of the C path beyond the charmap: planes with blocks named in full, and
 # blocks named in part that the charmap cannot hold (astral, or past 254 characters);
-# each costs ~10 µs on 4096 characters. Past it a pattern keeps the per-character map.
-MAX_NAMED_PASSES = 4
+# each costs ~10 µs on 4096 characters. Past it a pattern is refused (a search would
+# need Python per character); a pattern with many passes weighs more against the
+# rule's matches budget (``Dfa.weight``).
+MAX_NAMED_PASSES = 12
+_SCATTERED = (
+    "pattern names non-ASCII characters in too many scattered places to be searched in bounded time"
+)
 _MAX_GROUPS = 31  # kinds of named character: 0x80 + group × 4 + category index is a byte
 
 
@@ -170,6 +175,7 @@ class Dfa:
         "pairs",
         "program",
         "states",
+        "weight",
     )
 
     def __init__(self, program: tuple[Step, ...], classmap: _ClassMap, classes: int) -> None:
@@ -178,6 +184,9 @@ class Dfa:
         self.bytemap: bytes | None = None  # the C-only path's table, when it applies
         self.named: _Named | None = None  # and its tables for named non-ASCII characters
         self.pairs: tuple[Row, bytes] | None = None  # see _pair_rows
+        # what one search costs, in units of a plain matches clause: 1, plus one for
+        # every 4 table passes for named non-ASCII characters
+        self.weight = 1
         self.end = classes + 1  # index of at_end in a row; at_nl_end follows
         self.accept: Row = [None] * (classes + 3)
         self.accept[:classes] = [self.accept] * classes
@@ -315,7 +324,9 @@ def _c_path(dfa: Dfa, classmap: _ClassMap) -> None:
     # every character the pattern does not name
     other = [classmap.by_bits.get((last, b if classmap.uses_bits else _BITS[3])) for b in _BITS]
     if None in other:
-        return  # the pattern names U+10FFFF: keep the per-character map
+        # the pattern names U+10FFFF itself: no class is left for unnamed characters,
+        # and a per-character search is not bounded (issue 15: refuse what cannot be)
+        raise DfaTooLargeError(_SCATTERED)
     plain = [symbol for symbol in other if symbol is not None]
     for i, symbol in enumerate(plain):
         table[0x80 + i] = ord(symbol)
@@ -324,8 +335,12 @@ def _c_path(dfa: Dfa, classmap: _ClassMap) -> None:
         if runs:
             named = _named_tables(runs, keys, table)
             if named is None:
-                return  # keep the per-character map (see MAX_NAMED_PASSES)
+                # past MAX_NAMED_PASSES the search would need Python per character
+                # (2-7 ms on 4096 fresh characters): refused, so every accepted rule stays
+                # within its CPU bound
+                raise DfaTooLargeError(_SCATTERED)
             dfa.named = named
+            dfa.weight = 1 + (len(named.whole) + len(named.partial)) // 4
     dfa.bytemap = bytes(table)
     _fold_table()  # built here, while a document is compiled, not during a search
 

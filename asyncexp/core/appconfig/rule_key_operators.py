@@ -38,18 +38,25 @@ def matches(state: CompilerState, call: Call, operand: Operand) -> Evaluator:
         args = {"in": call.args[0], "pattern": call.args[1]}
     if "in" not in args or "pattern" not in args:
         raise state.error("matches needs in:: and pattern::", call.position)
-    state.regexes += 1
-    if state.regexes > MAX_MATCHES_PER_RULE:
-        raise state.error(
-            f"a rule may use matches at most {MAX_MATCHES_PER_RULE} times", call.position
-        )
     pattern_node = args["pattern"]
     if not (isinstance(pattern_node, Literal) and pattern_node.kind == "string"):
         raise state.error("pattern:: must be a string literal", _position(pattern_node))
+    if state.regexes >= MAX_MATCHES_PER_RULE:  # before compiling: bounds compile work too
+        raise state.error(
+            f"a rule may use matches at most {MAX_MATCHES_PER_RULE} times", call.position
+        )
     try:
         pattern = compile_pattern(str(pattern_node.value))
     except PatternError as exc:
         raise state.error(f"unsafe or invalid pattern: {exc}", pattern_node.position) from None
+    # a pattern naming characters in many blocks costs several plain clauses
+    state.regexes += pattern.weight
+    if state.regexes > MAX_MATCHES_PER_RULE:
+        raise state.error(
+            f"a rule may use matches at most {MAX_MATCHES_PER_RULE} times (a pattern naming "
+            f"characters in many blocks counts {pattern.weight} times)",
+            call.position,
+        )
     get = operand(args["in"], "matches")
     search = pattern.search
 

@@ -90,6 +90,11 @@ class SafePattern:
             return self._regex.search(subject) is not None
         return self._dfa.search(subject)
 
+    @property
+    def weight(self) -> int:
+        """What a search costs against a rule's matches budget (1 for most patterns)."""
+        return self._dfa.weight
+
     def search_nfa(self, subject: str) -> bool:
         """Always use the automaton (tests compare it with ``re``)."""
         return nfa_search(self._program, subject)
@@ -113,7 +118,8 @@ def compile_pattern(pattern: str) -> SafePattern:
     try:
         dfa = build_dfa(program)
     except DfaTooLargeError as exc:
-        raise PatternError(f"{exc}; bound the repetition that follows a loop", 0) from None
+        hint = "" if "scattered" in str(exc) else "; bound the repetition that follows a loop"
+        raise PatternError(f"{exc}{hint}", 0) from None
     try:
         regex = re.compile(pattern)
     except re.error as exc:  # pragma: no cover - the subset parser refuses these first
