@@ -3,9 +3,10 @@
 Arguments: REDIS_URL COUNT PREFIX EVENTS_URL MODE (``run`` or ``pause``).
 Every 10th item is an Optimizely conversion (uuid ``PREFIX-e<i>``), the others
 Analysys records (``$record_id`` ``PREFIX-r<i>``). With ``pause`` it prints
-``half`` after the first half and waits for ``go`` on stdin, prints
-``produced`` after the rest and waits for ``close``; then it waits until the
-stream answers again (outage mode off) and closes. The last line on stdout is
+``half`` after the first half and waits for ``go`` on stdin (the test kills
+Redis meanwhile), produces the rest, waits until the failed appends put the
+collector in outage mode, prints ``produced`` and waits for ``close``; then it
+waits until the stream answers again (outage mode off) and closes. The last line on stdout is
 the collector's counters as JSON.
 """
 
@@ -64,10 +65,13 @@ async def main(url: str, count: int, prefix: str, events_url: str, mode: str) ->
         await _line("go")
     await produce(half, count)
     if mode == "pause":
-        _say("produced")
-        await _line("close")
         replayer = collector.replayer
         assert replayer is not None
+        while not collector.health.outage:  # Redis is down: the appends fail into outage mode
+            replayer.pass_done.clear()
+            await replayer.pass_done.wait()
+        _say("produced")
+        await _line("close")
         while collector.health.outage:  # the spool re-sender's probes end the outage
             replayer.pass_done.clear()
             await replayer.pass_done.wait()

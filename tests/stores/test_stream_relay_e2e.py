@@ -278,9 +278,9 @@ async def test_every_id_arrives_when_redis_restarts(
         await server.wait_until(arrivals.at_least(total))
         final = [await stop_relay(r, status[k]) for k, r in enumerate(relays)]
     check_all_arrived(arrivals, results)
+    assert sum(f["delivered"] for f in final) >= total
     spooled = sum(r["stats"]["spooled"] for r in results)
     replayed = sum(r["stats"]["replayed"] for r in results)
     assert spooled > 0  # the outage went to disk (what stayed queued in memory was appended)
     assert replayed >= spooled  # and every spooled item was appended to the stream after
     assert all(r["stream"]["append_failures"] > 0 for r in results)
-    assert sum(f["redis_failures"] for f in final) > 0  # the relays saw the outage too
