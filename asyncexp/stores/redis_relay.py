@@ -22,9 +22,10 @@ coroutine, ``asyncexp relay`` the command line over it. Rules:
   :class:`~asyncexp.aio.http.HttpTransport`.
 * **Retries**: connection errors, timeouts, 5xx and 429 are retried without
   limit with the :class:`~asyncexp.aio.http.RetryPolicy` backoff, ``Retry-After``
-  honoured; while a request keeps failing its entries are re-claimed by this
-  relay (``XCLAIM … JUSTID``) every ``claim_idle / 3`` seconds so that the
-  other relays do not take them over as abandoned.
+  honoured. While a batch is being shipped (a slow server, retries) its
+  entries are re-claimed by this relay (``XCLAIM … JUSTID``, which resets
+  their idle time) every ``claim_idle / 3`` seconds, so the other relays take
+  over only the entries of a relay that stopped working (died, hangs).
 * **Acknowledge after the server did**: ``XACK`` (and ``XDEL`` with
   ``delete_acked``, the default, so the stream holds only what is not shipped
   yet and every ``MAXLEN`` trim is visible as lost data) only once the server
@@ -580,14 +581,28 @@ class StreamRelay:
                     self._dead,
                 )
                 await self._dead_letter(request, "destination not allowed")
-        await asyncio.gather(*(self._send(r) for r in requests if not r.refused))
+        sends = [self._send(r) for r in requests if not r.refused]
+        if not sends:
+            return
+        ids = [i for r in requests if not r.refused for i in r.ids]
+        heartbeat = asyncio.ensure_future(self._heartbeat(ids))
+        try:
+            await asyncio.gather(*sends)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+
+    async def _heartbeat(self, ids: Sequence[bytes]) -> None:
+        """While a batch is being shipped (slow server, retries), re-claim its entries every
+        ``claim_idle / 3`` so that the other relays never take them over as abandoned."""
+        while True:
+            await asyncio.sleep(self._claim_idle_ms / 3000)
+            await self._touch(ids)
 
     async def _send(self, request: _Request) -> None:
         async with self._limit:
             body = self._body(request)
             headers = self._headers if request.analysys else OPTIMIZELY_HEADERS
-            loop = asyncio.get_running_loop()
-            touched = loop.time()
             retry = 0
             while True:
                 outcome = await self._post(request.url, body, headers, request.analysys)
@@ -634,9 +649,6 @@ class StreamRelay:
                     delay,
                     outcome.detail,
                 )
-                if loop.time() - touched >= self._claim_idle_ms / 3000:
-                    touched = loop.time()
-                    await self._touch(request.ids)
                 await asyncio.sleep(delay)
                 retry += 1
 
