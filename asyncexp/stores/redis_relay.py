@@ -118,6 +118,8 @@ class RelayStats:
     read_entries: int = 0
     redis_failures: int = 0
     ack_retries: int = 0
+    heartbeats: int = 0
+    """Times the entries of a batch being shipped were re-claimed to keep them this relay's."""
     pending: int | None = None
     """Entries of the group read but not acknowledged (by any relay), last measured."""
     backlog: int | None = None
@@ -140,6 +142,7 @@ class RelayStats:
             "read_entries": self.read_entries,
             "redis_failures": self.redis_failures,
             "ack_retries": self.ack_retries,
+            "heartbeats": self.heartbeats,
             "pending": self.pending,
             "backlog": self.backlog,
             "lag": self.lag,
@@ -598,6 +601,7 @@ class StreamRelay:
         while True:
             await asyncio.sleep(self._claim_idle_ms / 3000)
             await self._touch(ids)
+            self.stats.heartbeats += 1
 
     async def _send(self, request: _Request) -> None:
         async with self._limit:

@@ -341,3 +341,44 @@ async def test_a_restarted_relay_ships_what_its_name_left_pending(
     assert record_ids(server) == {f"r{i}" for i in range(100)}
     assert relay.stats.claimed == 0  # its own entries, re-read by name, not claimed
     assert admin.xpending(STREAM, GROUP)["pending"] == 0
+
+
+async def test_a_slow_relay_keeps_its_entries_while_it_ships_them(
+    redis_server: RedisServer, server: IngestionServer
+) -> None:
+    server.script("analysys", Reply(hang=True))  # the first request hangs until released
+    collector = RedisStreamCollector(redis_server.url)
+    await collector.start()
+    for i in range(50):
+        collector.submit(record(i))
+    await collector.aclose()
+    beats = asyncio.Event()  # set by each status of either relay (every 0.1 s)
+    slow = StreamRelay(
+        redis_server.url,
+        url=server.url,
+        consumer="slow",
+        claim_idle=1.0,
+        on_status=lambda _: beats.set(),
+        status_interval=0.1,
+    )
+    other = StreamRelay(
+        redis_server.url,
+        url=server.url,
+        consumer="other",
+        claim_idle=1.0,
+        claim_interval=0.05,
+        on_status=lambda _: beats.set(),
+        status_interval=0.1,
+    )
+    tasks = await run_relays([slow])
+    started = False
+    while slow.stats.heartbeats < 7:  # > 2 s of a hung request: twice the claim idle time
+        if not started and slow.stats.heartbeats >= 1:  # the slow relay holds the entries
+            tasks += await run_relays([other])
+            started = True
+        beats.clear()
+        await beats.wait()
+    server.release()
+    await stop([slow, other], tasks)
+    assert other.stats.claimed == 0  # the heartbeats kept the entries the slow relay's
+    assert slow.stats.delivered == 50
