@@ -66,3 +66,21 @@ def test_decoded_response_size_is_capped() -> None:
     with pytest.raises(ValueError, match="exceeds"):
         decode_analysys_body(bomb)
     assert analysys_response_code(bomb) is None
+
+
+async def test_up_requests_carry_the_analysys_sdks_content_type() -> None:
+    from asyncexp.aio.collectors import BatchCollector
+    from asyncexp.testing import IngestionServer
+
+    record = {"appid": "a", "xwho": "u", "xwhat": "e", "xwhen": 1, "xcontext": {}}
+    async with IngestionServer() as server:
+        for encoding, expected in (
+            ("gzip", "application/x-www-form-urlencoded"),
+            ("json", "application/json"),
+        ):
+            collector = BatchCollector(server.url, encoding=encoding, spool=False)  # type: ignore[arg-type]
+            await collector.start()
+            collector.submit(dict(record))
+            await collector.aclose()
+            assert server.requests[-1].headers["Content-Type"] == expected
+            assert server.requests[-1].payload == [record]

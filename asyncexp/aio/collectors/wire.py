@@ -3,8 +3,9 @@
 Analysys (``POST {url}/up``):
 
 * the body is a JSON array of records, UTF-8, non-ASCII kept as is; by default
-  Base64(Gzip(JSON)) as the raw body text (``encoding="gzip"``), or the plain
-  JSON array (``encoding="json"``);
+  Base64(Gzip(JSON)) as the raw body text (``encoding="gzip"``, sent with
+  ``Content-Type: application/x-www-form-urlencoded`` as the Analysys Python SDK
+  does), or the plain JSON array (``encoding="json"``, ``application/json``);
 * the response body is Base64(Gzip(JSON)) or plain JSON; only ``{"code": 200}``
   is success. ``{"code": 500}`` is a server failure (retried); any other code
   means the server refused the data (not retried). A body that decodes to
@@ -54,7 +55,8 @@ _MEMO_BODY_BYTES = 128
 _MEMO_ENTRIES = 32
 
 _HEADERS: dict[str, dict[str, str]] = {
-    "gzip": {"Content-Type": "text/plain; charset=utf-8"},
+    # as the Analysys Python SDK sends it (the body is the Base64 text, not a form)
+    "gzip": {"Content-Type": "application/x-www-form-urlencoded"},
     "json": {"Content-Type": "application/json"},
 }
 OPTIMIZELY_HEADERS = {"Content-Type": "application/json"}
