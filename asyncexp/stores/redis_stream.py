@@ -29,8 +29,11 @@ through a :class:`StreamSink` instead of posting it.
   spooled chunks to the stream, oldest first, once Redis answers. A timed-out
   ``XADD`` may still have been applied: the chunk is then in the stream twice
   (at-least-once; receivers de-duplicate on the ids).
+* In outage mode the log is also probed with ``sink.ping()`` (backoff as the
+  spool probes), so outage mode ends even when the spool holds nothing to
+  probe with (another process sharing it appended every file already).
 * A **Kafka** (or any log) sink is a :class:`StreamSink`: ``start``,
-  ``append(entries) -> trimmed``, ``aclose``; raise
+  ``append(entries) -> trimmed``, ``ping``, ``aclose``; raise
   :class:`~asyncexp.stores.redis_connection.StoreUnavailableError` when the
   log cannot take the entries and the collector spools them.
 
@@ -142,6 +145,9 @@ class StreamSink(Protocol):
     async def aclose(self) -> None:
         """Close what ``start`` opened."""
 
+    async def ping(self) -> None:
+        """Return if the log answers, else raise ``StoreUnavailableError`` (outage probes)."""
+
     def describe(self) -> str:
         """The log as it may be shown (no secret)."""
 
@@ -179,6 +185,10 @@ class RedisStreamSink:
         if self._started:
             self._started = False
             await self.connection.aclose()
+
+    async def ping(self) -> None:
+        await self.start()
+        await self.connection.call("PING", lambda client: client.ping())
 
     async def append(self, entries: Sequence[StreamEntry]) -> int:
         if not entries:
@@ -261,17 +271,53 @@ class StreamDelivery:
                 jitter=jitter,
             )
             self.health.on_recover = self.replayer.kick
-            self.health.on_outage = self.replayer.kick
+        self.health.on_outage = self._on_outage
+        self._jitter = jitter
+        self._outage = asyncio.Event()
+        self._prober: asyncio.Task[None] | None = None
 
     # -- the Delivery protocol --------------------------------------------------------------
     def start(self) -> None:
         if self.replayer is not None:
             self.replayer.start()
+        if self._prober is None:
+            self._prober = asyncio.get_running_loop().create_task(
+                self._probe_loop(), name="asyncexp-stream-probe"
+            )
 
     async def release(self) -> None:
+        prober, self._prober = self._prober, None
+        if prober is not None:
+            prober.cancel()
+            await asyncio.gather(prober, return_exceptions=True)
         if self.replayer is not None:
             await self.replayer.aclose()
         await self.sink.aclose()
+
+    def _on_outage(self) -> None:
+        if self.replayer is not None:
+            self.replayer.kick()  # probes with the oldest spooled chunk
+        self._outage.set()
+
+    async def _probe_loop(self) -> None:
+        """In outage mode, ``PING`` the log with backoff: the spool re-sender's probes need a
+        spooled chunk, and the spool may be empty (another process sharing it appended
+        them, or it cannot be written); the first answer ends outage mode."""
+        health = self.health
+        while True:
+            await self._outage.wait()
+            self._outage.clear()
+            attempt = 0
+            while health.outage and not health.abandoning:
+                await asyncio.sleep(health.probe_delay(attempt, self._jitter()))
+                attempt += 1
+                if not health.outage:
+                    break
+                try:
+                    await self.sink.ping()
+                except StoreUnavailableError:
+                    continue
+                health.record(True)  # on_recover kicks the re-sender
 
     def diverting(self) -> bool:
         return self.spool is not None and self.health.outage

@@ -382,3 +382,31 @@ async def test_a_slow_relay_keeps_its_entries_while_it_ships_them(
     await stop([slow, other], tasks)
     assert other.stats.claimed == 0  # the heartbeats kept the entries the slow relay's
     assert slow.stats.delivered == 50
+
+
+async def test_outage_mode_ends_when_redis_answers_even_with_nothing_left_to_probe_with(
+    redis_server: RedisServer,
+) -> None:
+    redis_server.kill()
+    collector = RedisStreamCollector(
+        redis_server.url, batch_size=1, max_request_size=1, probe_base=0.05, probe_max=0.2
+    )
+    await collector.start()
+    for i in range(5):
+        collector.submit(record(i))
+    await collector.flush()
+    assert collector.health.outage
+    spool = collector.spool
+    assert spool is not None
+    for path in await asyncio.to_thread(spool.pending):  # another process appended them
+        await asyncio.to_thread(path.unlink)
+    redis_server.restart()
+    replayer = collector.replayer
+    assert replayer is not None
+    async with asyncio.timeout(60):  # a guard: without the PING probe this never ends
+        while collector.health.outage:
+            replayer.pass_done.clear()
+            await replayer.pass_done.wait()
+    collector.submit(record(5))
+    await collector.aclose()
+    assert collector.stats.delivered == 1  # appended from memory: the outage is over
