@@ -78,8 +78,6 @@ from asyncexp.options import (
     check_client_settings,
     check_collector_fit,
     check_options,
-    collector_events_url,
-    collector_records_url,
 )
 
 if TYPE_CHECKING:
@@ -474,9 +472,9 @@ class Client:
         """Once per client: an HTTP collector pointed at the user's own server, without
         ``optimizely_events_url``, still sends flag impressions to Optimizely."""
         collector = self._collector
-        if not isinstance(collector, HttpSender) or collector_events_url(collector) is not None:
+        if not isinstance(collector, HttpSender) or collector.events_url is not None:
             return
-        if collector_records_url(collector) is None:
+        if not collector.accepts_records:
             return  # no url of its own: Optimizely's endpoint is the only destination
         if self._source is None and self._current.config is None:
             return  # no flags: no impressions

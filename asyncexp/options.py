@@ -41,8 +41,6 @@ __all__ = [
     "check_number",
     "check_options",
     "check_str",
-    "collector_events_url",
-    "collector_records_url",
 ]
 
 Vendor = Literal["optimizely", "eyeofcloud"]
@@ -236,7 +234,7 @@ def check_collector_fit(collector: object, *, app_key: str | None, assignments: 
     """``ConfigError`` when what the client would send cannot be sent by ``collector``:
     Analysys records (``app_key=``; AppConfig assignment events, ``assignments``) to
     an HTTP collector built without a ``url``."""
-    if not isinstance(collector, HttpSender) or collector_records_url(collector) is not None:
+    if not isinstance(collector, HttpSender) or collector.accepts_records:
         return
     kind = type(collector).__name__
     if app_key is not None:
@@ -250,13 +248,3 @@ def check_collector_fit(collector: object, *, app_key: str | None, assignments: 
             f"{kind} has no url; use {kind}(url, ...) or appconfig_options="
             '{"record_assignments": False}'
         )
-
-
-def collector_records_url(collector: HttpSender) -> str | None:
-    """Where an HTTP collector sends Analysys records (None: it has no url)."""
-    return getattr(collector, "_up_url", None)
-
-
-def collector_events_url(collector: HttpSender) -> str | None:
-    """The ``optimizely_events_url`` of an HTTP collector (None: each event's endpoint)."""
-    return getattr(collector, "_events_url", None)

@@ -74,6 +74,11 @@ class Analytics:
             raise ConfigError(f"on_invalid: must be 'raise' or 'drop', got {on_invalid!r}")
         if type(record_ids) is not bool:
             raise ConfigError(f"record_ids: must be a bool, got {record_ids!r}")
+        if getattr(collector, "accepts_records", True) is False:
+            raise ConfigError(
+                f"collector: this {type(collector).__name__} has no url, so analytics records "
+                "have nowhere to go; build it with a url"
+            )
         self._settings = RecordSettings(
             app_key=app_key, debug=debug, reserved_keys=1 if record_ids else 0
         )

@@ -7,7 +7,6 @@ file I/O (run it in a thread from async code).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from asyncexp.aio import filelock
 from asyncexp.errors import AsyncExpError
 
 __all__ = [
@@ -144,30 +144,17 @@ def read_chunk(path: Path, offset: int, end: int, max_records: int, strict: bool
     return chunk
 
 
-if sys.platform == "win32":  # pragma: no cover - no flock on Windows
-
-    @contextmanager
-    def exclusive(directory: Path) -> Iterator[None]:
-        if not directory.is_dir():
-            raise ShipError(f"{directory} is not a directory")
+@contextmanager
+def exclusive(directory: Path) -> Iterator[None]:
+    if not directory.is_dir():
+        raise ShipError(f"{directory} is not a directory")
+    try:
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ShipError(f"cannot keep the ship state in {directory}: {exc}") from None
+    try:
+        if not filelock.try_lock(fd):
+            raise ShipError(f"another 'asyncexp ship' is running on {directory}")
         yield
-
-else:
-    import fcntl
-
-    @contextmanager
-    def exclusive(directory: Path) -> Iterator[None]:
-        if not directory.is_dir():
-            raise ShipError(f"{directory} is not a directory")
-        try:
-            fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ShipError(f"cannot keep the ship state in {directory}: {exc}") from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ShipError(f"another 'asyncexp ship' is running on {directory}") from None
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+    finally:
+        filelock.unlock_and_close(fd)

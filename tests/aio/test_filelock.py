@@ -141,7 +141,6 @@ _WITHOUT_FCNTL = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="spool.py imports fcntl until it is switched to filelock")
 def test_the_package_and_the_spool_work_without_fcntl(tmp_path: Path) -> None:
     env = dict(os.environ, ASYNCEXP_SPOOL_DIR=str(tmp_path / "root"))
     result = subprocess.run(

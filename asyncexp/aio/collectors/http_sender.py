@@ -44,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from asyncexp.aio.checks import check_choice, check_http_url, check_number
 from asyncexp.aio.collectors.base import (
     DROP_REJECTED,
     DROP_RETRIES_EXHAUSTED,
@@ -514,6 +515,16 @@ class HttpSender(QueueCollector):
             raise ConfigError(f"request_timeout: must be > 0 or None, got {request_timeout!r}")
         if isinstance(replay_interval, bool) or not isinstance(replay_interval, int | float):
             raise ConfigError(f"replay_interval: must be a number, got {replay_interval!r}")
+        check_number("replay_interval", replay_interval)
+        check_http_url("optimizely_events_url", optimizely_events_url)
+        check_number("compress_level", compress_level, integer=True, inclusive=True, maximum=9)
+        check_number("spool_max_bytes", spool_max_bytes, integer=True, minimum=1, inclusive=True)
+        check_choice("spool_on_full", spool_on_full, ("drop_new", "drop_oldest"))
+        check_number("probe_base", probe_base)
+        check_number("probe_max", probe_max, minimum=probe_base, inclusive=True)
+        check_number("log_interval", log_interval, inclusive=True)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigError(f"retry: must be a RetryPolicy or None, got {type(retry).__name__}")
         self._up_url = None if url is None else analysys_up_url(url)
         self._record_lane = None if url is None else ANALYSYS_LANE
         self._events_url = optimizely_events_url
@@ -543,6 +554,16 @@ class HttpSender(QueueCollector):
     def __repr__(self) -> str:
         url = self._up_url or self._events_url
         return f"{type(self).__name__}({safe_url(url) if url else None!r})"
+
+    @property
+    def accepts_records(self) -> bool:
+        """True when built with a url: Analysys records have somewhere to go."""
+        return self._up_url is not None
+
+    @property
+    def events_url(self) -> str | None:
+        """``optimizely_events_url`` (None: each event goes to its datafile's endpoint)."""
+        return self._events_url
 
     @property
     def spool(self) -> SpoolStore | None:

@@ -37,7 +37,6 @@ import contextlib
 import logging
 import os
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
@@ -46,6 +45,8 @@ from typing import Any, Literal
 
 import orjson
 
+from asyncexp.aio import filelock
+from asyncexp.aio.checks import check_number
 from asyncexp.aio.collectors.base import DROP_RETRIES_EXHAUSTED, DROP_UNENCODABLE
 from asyncexp.aio.collectors.pipeline import (
     DEFAULT_MEMORY_BUDGET_MIB,
@@ -72,27 +73,6 @@ def log_file_name(prefix: str, millis: int, rotation: str, tz: tzinfo | None) ->
     return f"{prefix}_{stamp}.log"
 
 
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _lock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 def append_locked(path: Path, data: bytes) -> None:
     """Append ``data`` (whole lines) to ``path`` under an exclusive lock; blocking.
 
@@ -103,7 +83,7 @@ def append_locked(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        _lock(fd)
+        filelock.lock(fd)
         try:
             start = os.fstat(fd).st_size
             if start and os.pread(fd, 1, start - 1) != b"\n":
@@ -118,7 +98,7 @@ def append_locked(path: Path, data: bytes) -> None:
                     os.ftruncate(fd, start)
                 raise
         finally:
-            _unlock(fd)
+            filelock.unlock(fd)
     finally:
         os.close(fd)
 
@@ -189,6 +169,18 @@ class LogCollector(QueueCollector):
             raise ConfigError(f"rotation: must be 'hour' or 'day', got {rotation!r}")
         if not isinstance(batch, bool):
             raise ConfigError(f"batch: must be a bool, got {batch!r}")
+        # checked whether or not batch is on: a wrong value is a mistake either way
+        check_number("batch_size", batch_size, integer=True, minimum=1, inclusive=True)
+        check_number("max_interval", max_interval, inclusive=True)
+        check_number("log_interval", log_interval, inclusive=True)
+        if not isinstance(directory, str | os.PathLike):
+            raise ConfigError(f"directory: must be a str or a path, got {type(directory).__name__}")
+        if tz is not None and not isinstance(tz, tzinfo):
+            raise ConfigError(f"tz: must be a tzinfo or None, got {type(tz).__name__}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigError(f"retry: must be a RetryPolicy or None, got {type(retry).__name__}")
+        if not callable(writer):
+            raise ConfigError(f"writer: must be callable, got {type(writer).__name__}")
         super().__init__(
             batch_size=batch_size if batch else 1,
             max_request_size=max(batch_size, 1000),

@@ -51,7 +51,6 @@ the loop's executor.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import itertools
 import logging
@@ -65,6 +64,7 @@ from typing import Literal, Union
 
 import orjson
 
+from asyncexp.aio import filelock
 from asyncexp.errors import ConfigError
 
 __all__ = [
@@ -92,8 +92,7 @@ def default_spool_dir(name: str) -> Path:
     root = os.environ.get("ASYNCEXP_SPOOL_DIR")
     if root:
         return Path(root) / name
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "asyncexp" / "spool" / name
+    return filelock.user_cache_dir() / "asyncexp" / "spool" / name
 
 
 SpoolSetting = Union["SpoolStore", str, "os.PathLike[str]", bool]
@@ -185,14 +184,14 @@ class SpoolStore:
         # executor threads and pre-forked workers share the cap.
         lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            filelock.lock(lock)
             evicted = self._make_room(len(data))
             name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._names):06d}{_SUFFIX}"
             self._write_file(self.directory / name, data, durable)
             if self._used is not None:
                 self._used += len(data)
         finally:
-            os.close(lock)  # closing the descriptor releases the lock
+            filelock.unlock_and_close(lock)
         return evicted
 
     def rewrite(self, claim: Claim, batch: SpoolBatch) -> None:
@@ -260,10 +259,10 @@ class SpoolStore:
             return 0
         lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            filelock.lock(lock)
             used = self._used = sum(size for _, size in self._batch_files(sweep=True))
         finally:
-            os.close(lock)
+            filelock.unlock_and_close(lock)
         return used
 
     # -- reading ---------------------------------------------------------------------------
@@ -289,19 +288,17 @@ class SpoolStore:
             fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
         except OSError:  # gone, a directory, a link: not a spool file we can send
             return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not filelock.try_lock(fd):
             os.close(fd)
             return None
         if os.fstat(fd).st_nlink == 0:  # acknowledged and removed while we waited
-            os.close(fd)
+            filelock.unlock_and_close(fd)
             return None
         return Claim(path, fd)
 
     def release(self, claim: Claim) -> None:
         """Give a claimed file back (the send failed; it is tried again later)."""
-        os.close(claim.fd)
+        filelock.unlock_and_close(claim.fd)
 
     def remove(self, claim: Claim) -> None:
         """The server acknowledged it: delete, then unlock."""
@@ -314,7 +311,7 @@ class SpoolStore:
             if self._used is not None:
                 self._used = max(0, self._used - size)
         finally:
-            os.close(claim.fd)
+            filelock.unlock_and_close(claim.fd)
 
     def read(self, claim: Claim) -> SpoolBatch:
         """Parse a claimed file; raises ``ValueError`` when it is corrupt or partial."""
@@ -362,7 +359,7 @@ class SpoolStore:
         target_dir.mkdir(exist_ok=True)
         target = target_dir / claim.path.name
         os.replace(claim.path, target)
-        os.close(claim.fd)
+        filelock.unlock_and_close(claim.fd)
         logger.warning(
             "spool file %s is unreadable (%s); moved to %s", claim.path.name, reason, target
         )
