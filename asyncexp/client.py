@@ -42,7 +42,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
 from asyncexp.aio.cmab import DEFAULT_PREDICTION_ENDPOINT, HttpCmabPredictor
 from asyncexp.aio.collectors.base import Collector, CollectorStats
 from asyncexp.aio.collectors.http_sender import HttpSender
@@ -83,6 +82,7 @@ from asyncexp.options import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from asyncexp.aio.appconfig import AppConfigExperiments, RunSource
     from asyncexp.aio.datafile_source import DatafileStats
     from asyncexp.aio.datafile_status import DatafileStatus
     from asyncexp.aio.datafile_store import DatafileStore, PollLeader
@@ -249,12 +249,14 @@ class Client:
                 "AppConfig assignments are recorded as Analysys records: pass app_key= to "
                 "record them; none will be sent"
             )
-        self.appconfig = AppConfigExperiments(
+        self._appconfig_args: tuple[Any, Callable[[], float], dict[str, Any]] = (
             recorder,
-            sources=appconfig_sources,
-            clock=clock,
-            **{**bounds, **appconfig_settings},
+            clock,
+            {**bounds, **appconfig_settings},
         )
+        self._appconfig: AppConfigExperiments | None = None
+        if appconfig_sources or appconfig_settings:
+            self._appconfig = self._build_appconfig(appconfig_sources)
         # Async sticky bucketing: contexts load profiles before deciding; changed ones are
         # saved write-behind by the saver.
         self._profiles: ProfileLoader | None = None
@@ -279,6 +281,23 @@ class Client:
                 cmab_prediction_endpoint, cmab_cache_size, cmab_cache_ttl, clock, id_factory
             ),
         )
+
+    @property
+    def appconfig(self) -> AppConfigExperiments:
+        """AppConfig experiment runs (:class:`~asyncexp.aio.appconfig.AppConfigExperiments`).
+
+        Built at construction when ``appconfig_sources`` or ``appconfig_options`` are
+        given, else on first use: a client that never evaluates a run never imports
+        the AppConfig rule engine (about 25 ms of import)."""
+        if self._appconfig is None:
+            self._appconfig = self._build_appconfig(())
+        return self._appconfig
+
+    def _build_appconfig(self, sources: Sequence[RunSource]) -> AppConfigExperiments:
+        from asyncexp.aio.appconfig import AppConfigExperiments
+
+        recorder, clock, settings = self._appconfig_args
+        return AppConfigExperiments(recorder, sources=sources, clock=clock, **settings)
 
     def _cmab_resolver(
         self,
@@ -378,7 +397,8 @@ class Client:
             await self._collector.start(self._http())
         if self._source is not None:
             self._source.start(self._http())
-        await self.appconfig.start()
+        if self._appconfig is not None:
+            await self._appconfig.start()
         await self._odp.start()
         if self._source is not None and not await self.ready(self._ready_timeout):
             logger.warning(
@@ -428,7 +448,8 @@ class Client:
             steps.append(("datafile source", self._source.aclose))
         if self._shared is not None:
             steps.append(("shared datafile", self._shared.aclose))
-        steps.append(("AppConfig", self.appconfig.aclose))
+        if self._appconfig is not None:
+            steps.append(("AppConfig", self._appconfig.aclose))
         steps.append(("ODP", lambda: self._odp.aclose(timeout)))
         if self._saver is not None:
             saver = self._saver

@@ -35,9 +35,8 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from asyncexp.aio.redaction import redact, safe_url, url_secrets
 from asyncexp.aio.retry import (
@@ -48,6 +47,9 @@ from asyncexp.aio.retry import (
     parse_retry_after,
 )
 from asyncexp.errors import ClientClosedError, ClientStateError, ConfigError, DeliveryError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -191,6 +193,7 @@ class HttpTransport:
             raise ClientClosedError("the HTTP transport is closed")
         loop = asyncio.get_running_loop()
         if self._session is None:
+            import aiohttp  # loaded with the first session (see _client_timeout)
             self._loop = loop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl),
@@ -214,6 +217,7 @@ class HttpTransport:
     ) -> HttpResponse:
         """Send one request; ``timeout`` bounds the whole exchange, in seconds."""
         session = self._get_session()
+        import aiohttp
         limit = self._max_response_bytes if max_response_bytes is None else max_response_bytes
         try:
             async with session.request(
@@ -286,7 +290,11 @@ def _scrubbed(
 
 @functools.lru_cache(maxsize=64)
 def _client_timeout(total: float | None) -> aiohttp.ClientTimeout:
-    # frozen and reusable: one per distinct timeout instead of one per request
+    # frozen and reusable: one per distinct timeout instead of one per request. aiohttp
+    # costs ~100 ms of import (most of it its default TLS context), so it is imported
+    # where a session is made or used: a client that never sends never pays for it.
+    import aiohttp
+
     return aiohttp.ClientTimeout(total=total)
 
 
