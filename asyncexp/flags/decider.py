@@ -33,9 +33,13 @@ from asyncexp.core.flags.events import (
     build_conversion,
     build_impression,
     build_visitor_attributes,
+    impression_from_parts,
+    impression_parts,
 )
+from asyncexp.core.flags.plan import Outcome, plan_for
 from asyncexp.flags.cmab import AnswerSource, CachedSource, CmabResolver
 from asyncexp.flags.decision import NOT_READY_REASON, Decision, flag_not_found_reason
+from asyncexp.flags.outbox import visitor_encodable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -155,9 +159,9 @@ class Decider:
     ) -> UserView:
         view = snapshot._view()
         if cmab_answers is not None:
-            view.cmab = AnswerSource(cmab_answers)
-        elif self.cmab is not None and self._has_cmab(config):
-            view.cmab = CachedSource(self.cmab, config)
+            return view.with_cmab(AnswerSource(cmab_answers))
+        if self.cmab is not None and self._has_cmab(config):
+            return view.with_cmab(CachedSource(self.cmab, config))
         return view
 
     def decide(
@@ -171,21 +175,31 @@ class Decider:
         ``cmab_answers`` (by rule id) are what ``decide_async`` resolved; without them a
         CMAB rule reads the cache."""
         config = self._current.config
-        snapshot = user._snapshot()
+        snapshot = user._frozen or user._frozen_snapshot()
         if config is None:
-            return Decision.empty(key, snapshot, [NOT_READY_REASON])
+            return Decision._lazy(None, False, None, None, key, snapshot, [NOT_READY_REASON])
         flag = config.flags.get(key)
         if flag is None:
             logger.error("No feature flag was found for key %r.", key)
-            return Decision.empty(key, snapshot, [flag_not_found_reason(key)])
-        opts = self._options(options)
-        reasons: list[str] | None = [] if _INCLUDE_REASONS in opts else None
+            return Decision._lazy(
+                None, False, None, None, key, snapshot, [flag_not_found_reason(key)]
+            )
+        opts = self._defaults if not options else self._options(options)
+        include_reasons = _INCLUDE_REASONS in opts
         profile = self._profile_for(user, opts) if self._profiles_on else None
+        if not include_reasons and profile is None and not snapshot._forced:
+            plans = config.plans
+            plan = plans[key] if key in plans else plan_for(config, flag)
+            if plan is not None:
+                view = snapshot._view_cache or snapshot._view()
+                outcome = plan(view.attributes, view.segments, view.bucketing_id, view.user_id)
+                return self._finish_outcome(config, flag, outcome, snapshot, opts)
+        reasons: list[str] | None = [] if include_reasons else None
         view = self._view(config, snapshot, cmab_answers)
         result = evaluate_flag(config, flag, view, profile, reasons)
         if result.error:
             return self._error_decision(config, flag, view, profile, snapshot, reasons)
-        decision = self._finish(config, flag, result, snapshot, opts, reasons, [])
+        decision = self._finish(config, flag, result, snapshot, opts, reasons)
         if profile is not None and profile.changed:
             self._save_profile(profile, user)
         return decision
@@ -198,32 +212,47 @@ class Decider:
         cmab_answers: Mapping[str, CmabAnswer] | None = None,
     ) -> dict[str, Decision]:
         """``decide_for_keys`` (keys given) and ``decide_all`` (keys None). A CMAB error
-        decision is kept even under ENABLED_FLAGS_ONLY (as the reference)."""
+        decision is kept even under ENABLED_FLAGS_ONLY (as the reference). The user's
+        snapshot, view and bucketing id are taken once for all flags."""
         config = self._current.config
         if config is None:
             return {}
-        snapshot = user._snapshot()
-        opts = self._options(options)
+        snapshot = user._frozen or user._frozen_snapshot()
+        opts = self._defaults if not options else self._options(options)
         flags = config.flags
         include_reasons = _INCLUDE_REASONS in opts
         enabled_only = _ENABLED_ONLY in opts
         profile = self._profile_for(user, opts) if self._profiles_on else None
         view = self._view(config, snapshot, cmab_answers)
-        attrs_cache: list[list[dict[str, Any]]] = []  # visitor attributes, built once per call
+        planned = not include_reasons and profile is None and not snapshot._forced
+        plans = config.plans
+        attributes, segments = view.attributes, view.segments
+        bucketing_id, user_id = view.bucketing_id, view.user_id
+        finish_outcome = self._finish_outcome
         out: dict[str, Decision] = {}
         for key in flags if keys is None else keys:
             flag = flags.get(key)
             if flag is None:
                 logger.error("No feature flag was found for key %r.", key)
                 if not enabled_only:
-                    out[key] = Decision.empty(key, snapshot, [flag_not_found_reason(key)])
+                    out[key] = Decision._lazy(
+                        None, False, None, None, key, snapshot, [flag_not_found_reason(key)]
+                    )
                 continue
+            if planned:
+                plan = plans[key] if key in plans else plan_for(config, flag)
+                if plan is not None:
+                    outcome = plan(attributes, segments, bucketing_id, user_id)
+                    decision = finish_outcome(config, flag, outcome, snapshot, opts)
+                    if outcome.enabled or not enabled_only:
+                        out[key] = decision
+                    continue
             reasons: list[str] | None = [] if include_reasons else None
             result = evaluate_flag(config, flag, view, profile, reasons)
             if result.error:
                 out[key] = self._error_decision(config, flag, view, profile, snapshot, reasons)
                 continue
-            decision = self._finish(config, flag, result, snapshot, opts, reasons, attrs_cache)
+            decision = self._finish(config, flag, result, snapshot, opts, reasons)
             if decision.enabled or not enabled_only:
                 out[key] = decision
         if profile is not None and profile.changed:
@@ -272,8 +301,7 @@ class Decider:
         if config is None or not self._has_cmab(config):
             return answers
         opts = self._options(options)
-        view = user._snapshot()._view()
-        view.cmab = AnswerSource(answers)
+        view = user._snapshot()._view().with_cmab(AnswerSource(answers))
         loaded = user._profile if _IGNORE_UPS not in opts else None
         profile = None
         if loaded is not None:
@@ -301,24 +329,61 @@ class Decider:
         snapshot: UserContext,
         opts: frozenset[str],
         reasons: list[str] | None,
-        attrs_cache: list[list[dict[str, Any]]],
     ) -> Decision:
+        """The decision of a full-flow result, its impressions and notification."""
         variation = result.variation
-        enabled = bool(variation.feature_enabled) if variation is not None else False
-        decision = Decision(
-            variation_key=variation.key if variation is not None else None,
-            enabled=enabled,
-            variables={} if _EXCLUDE_VARIABLES in opts else flag.values_for(variation),
-            rule_key=result.rule.key if result.rule is not None else None,
-            flag_key=flag.key,
-            user_context=snapshot,
-            reasons=reasons if reasons is not None else [],
+        decision = Decision._lazy(
+            variation.key if variation is not None else None,
+            bool(variation.feature_enabled) if variation is not None else False,
+            None if _EXCLUDE_VARIABLES in opts else flag.variable_values(variation),
+            result.rule.key if result.rule is not None else None,
+            flag.key,
+            snapshot,
+            reasons,
         )
         sent = False
         if _DISABLE_EVENT not in opts and self._sends:
-            sent = self._send_impressions(config, flag, result, snapshot, attrs_cache)
+            sent = self._send_impressions(config, flag, result, snapshot, None)
         self._outbox.decision(snapshot, decision, sent, result)
         return decision
+
+    def _finish_outcome(
+        self,
+        config: ProjectConfig,
+        flag: FeatureFlag,
+        outcome: Outcome,
+        snapshot: UserContext,
+        opts: frozenset[str],
+    ) -> Decision:
+        """The decision of a planned outcome (no reasons), its impression and notification."""
+        decision = Decision._lazy(
+            outcome.variation_key,
+            outcome.enabled,
+            None if _EXCLUDE_VARIABLES in opts else outcome.values,
+            outcome.rule_key,
+            flag.key,
+            snapshot,
+            None,
+        )
+        sent = False
+        if self._sends and _DISABLE_EVENT not in opts:
+            sent = self._send_impressions(config, flag, outcome.result, snapshot, outcome)
+        self._outbox.decision(snapshot, decision, sent, outcome.result)
+        return decision
+
+    def _visitor(
+        self, config: ProjectConfig, user: UserContext
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The visitor attributes of a frozen snapshot and whether its text is encodable,
+        built once per snapshot and datafile attributes (events only read them)."""
+        cached = user._visitor
+        ids, bots = config.attribute_ids, config.bot_filtering
+        if cached is not None and cached[0] is ids and cached[1] is bots:
+            return cached[2], cached[3]
+        attrs = build_visitor_attributes(user._attributes, ids, bots)
+        ok = visitor_encodable(user.user_id, attrs)
+        user._visitor = (ids, bots, attrs, ok)
+        return attrs, ok
 
     def _send_impressions(
         self,
@@ -326,38 +391,66 @@ class Decider:
         flag: FeatureFlag,
         result: FlagResult,
         user: UserContext,
-        attrs_cache: list[list[dict[str, Any]]],
+        outcome: Outcome | None,
     ) -> bool:
-        """Send the decision's impressions; visitor attributes are shared within one call
-        (events are read-only once built)."""
+        """Send the decision's impressions; visitor attributes are shared by every event of
+        the snapshot (events are read-only once built)."""
         holdout_too = (
             result.bypassed_holdout is not None and result.source != DecisionSource.HOLDOUT
         )
         main = result.source != DecisionSource.ROLLOUT or config.send_flag_decisions
         if not (holdout_too or main):
             return False
-        if not attrs_cache:
-            attrs_cache.append(
-                build_visitor_attributes(
-                    user._attributes, config.attribute_ids, config.bot_filtering
-                )
-            )
-        attrs = attrs_cache[0]
+        attrs, ok = self._visitor(config, user)
         if holdout_too and result.bypassed_holdout is not None:
             holdout, variation = result.bypassed_holdout
-            self._submit(config, flag, holdout, variation, "holdout", user, attrs)
+            self._submit(config, flag, holdout, variation, "holdout", user, attrs, ok)
         if main:
-            self._submit(
-                config,
-                flag,
-                result.rule,
-                result.variation,
-                result.source,
-                user,
-                attrs,
-                result.cmab_uuid,
-            )
+            if outcome is not None:
+                self._submit_outcome(config, flag, outcome, user, attrs, ok)
+            else:
+                self._submit(
+                    config,
+                    flag,
+                    result.rule,
+                    result.variation,
+                    result.source,
+                    user,
+                    attrs,
+                    ok,
+                    result.cmab_uuid,
+                )
         return main
+
+    def _submit_outcome(
+        self,
+        config: ProjectConfig,
+        flag: FeatureFlag,
+        outcome: Outcome,
+        user: UserContext,
+        attrs: list[dict[str, Any]],
+        ok: bool,
+    ) -> None:
+        """A planned outcome's impression: its decision part is built once per outcome
+        and shared by its events (read-only), so an event is a few small containers."""
+        parts = outcome.impression
+        if parts is None:
+            rule, variation = outcome.rule, outcome.variation
+            parts = outcome.impression = impression_parts(
+                layer_id=rule.layer_id if rule is not None and rule.kind != "holdout" else None,
+                experiment_id=rule.id if rule is not None else None,
+                variation_id=variation.id if variation is not None else None,
+                flag_key=flag.key,
+                rule_key=rule.key if rule is not None else "",
+                rule_type=str(outcome.source),
+                variation_key=variation.key if variation is not None else "",
+                enabled=outcome.enabled,
+            )
+        outbox = self._outbox
+        event = impression_from_parts(
+            config.event_context, parts, user.user_id, attrs, outbox.new_id(), outbox.clock_ms()
+        )
+        outbox.submit_impression(event, ok)
 
     def _submit(
         self,
@@ -368,6 +461,7 @@ class Decider:
         rule_type: str,
         user: UserContext,
         attrs: list[dict[str, Any]],
+        ok: bool,
         cmab_uuid: str | None = None,
     ) -> None:
         outbox = self._outbox
@@ -388,7 +482,7 @@ class Decider:
             timestamp=outbox.clock_ms(),
             cmab_uuid=cmab_uuid,
         )
-        outbox.submit_impression(event)
+        outbox.submit_impression(event, ok)
 
     # -- conversions ----------------------------------------------------------------------
     def track_event(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from asyncexp.core.flags.entities import VariableValues
     from asyncexp.flags.user_context import UserContext
 
 __all__ = ["NOT_READY_REASON", "Decision", "flag_not_found_reason"]
@@ -23,16 +24,22 @@ class Decision:
     was made; later changes to the context do not show here. ``reasons`` is
     filled only with ``DecideOption.INCLUDE_REASONS``, except for the
     "not configured" and "flag not found" reasons, which are always present.
+
+    ``variables``, ``reasons`` and ``user_context`` are each this decision's own
+    (changing them changes no other decision); the decide path builds them on first
+    read, from values shared immutably by every decision of the same outcome.
     """
 
     # A plain slotted class: decide_all builds one per flag, so construction cost matters.
     __slots__ = (
+        "_ctx",
+        "_reasons",
+        "_user_context",
+        "_values",
+        "_variables",
         "enabled",
         "flag_key",
-        "reasons",
         "rule_key",
-        "user_context",
-        "variables",
         "variation_key",
     )
 
@@ -49,11 +56,74 @@ class Decision:
     ) -> None:
         self.variation_key = variation_key
         self.enabled = enabled
-        self.variables = variables
+        self._variables: dict[str, Any] | None = variables
+        self._values: VariableValues | None = None
         self.rule_key = rule_key
         self.flag_key = flag_key
-        self.user_context = user_context
-        self.reasons = reasons
+        self._user_context: UserContext | None = user_context
+        self._ctx: UserContext | None = None
+        self._reasons: list[str] | None = reasons
+
+    @classmethod
+    def _lazy(
+        cls,
+        variation_key: str | None,
+        enabled: bool,
+        values: VariableValues | None,
+        rule_key: str | None,
+        flag_key: str,
+        frozen: UserContext,
+        reasons: list[str] | None,
+    ) -> Decision:
+        """The decide path's constructor: ``values`` (None: no variables) and the frozen
+        snapshot are shared; the dicts and the context copy are made on first read."""
+        self = cls.__new__(cls)
+        self.variation_key = variation_key
+        self.enabled = enabled
+        self._variables = None
+        self._values = values
+        self.rule_key = rule_key
+        self.flag_key = flag_key
+        self._user_context = None
+        self._ctx = frozen
+        self._reasons = reasons
+        return self
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        variables = self._variables
+        if variables is None:
+            values = self._values
+            variables = self._variables = values.materialize() if values is not None else {}
+        return variables
+
+    @variables.setter
+    def variables(self, value: dict[str, Any]) -> None:
+        self._variables = value
+
+    @property
+    def reasons(self) -> list[str]:
+        reasons = self._reasons
+        if reasons is None:
+            reasons = self._reasons = []
+        return reasons
+
+    @reasons.setter
+    def reasons(self, value: list[str]) -> None:
+        self._reasons = value
+
+    @property
+    def user_context(self) -> UserContext | None:
+        ctx = self._user_context
+        if ctx is None and self._ctx is not None:
+            ctx = self._user_context = self._ctx._snapshot()
+            self._ctx = None
+        return ctx
+
+    @user_context.setter
+    def user_context(self, value: UserContext | None) -> None:
+        self._user_context = value
+        self._ctx = None
 
     @classmethod
     def empty(cls, flag_key: str, user_context: UserContext | None, reasons: list[str]) -> Decision:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from asyncexp.flags.decision import Decision
     from asyncexp.flags.user_context import UserContext
 
-__all__ = ["UNENCODABLE", "Outbox", "encodable"]
+__all__ = ["UNENCODABLE", "Outbox", "encodable", "visitor_encodable"]
 
 logger = logging.getLogger("asyncexp.events")
 
@@ -64,16 +64,22 @@ def _tags_ok(value: object, depth: int = 0) -> bool:
     return True
 
 
-def encodable(event: UserEvent) -> bool:
-    """Whether the user-supplied text of ``event`` can be encoded as JSON (UTF-8)."""
-    visitor = event.visitor
-    user_id = visitor["visitor_id"]
+def visitor_encodable(user_id: object, attributes: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a visitor's id and attributes can be encoded as JSON (UTF-8)."""
     if isinstance(user_id, str) and not _text_ok(user_id):
         return False
-    for attribute in visitor["attributes"]:
+    for attribute in attributes:
         for text in (attribute.get("key"), attribute.get("value")):
             if isinstance(text, str) and not _text_ok(text):
                 return False
+    return True
+
+
+def encodable(event: UserEvent) -> bool:
+    """Whether the user-supplied text of ``event`` can be encoded as JSON (UTF-8)."""
+    visitor = event.visitor
+    if not visitor_encodable(visitor["visitor_id"], visitor["attributes"]):
+        return False
     if event.kind == "conversion":
         tags = visitor["snapshots"][0]["events"][0].get("tags")
         if tags is not None and not _tags_ok(tags):
@@ -112,13 +118,15 @@ class Outbox:
         """A new event uuid from the client's id factory."""
         return self._new_id()
 
-    def submit_impression(self, event: UserEvent) -> None:
-        if self._sink is not None and self._sendable(event):
+    def submit_impression(self, event: UserEvent, visitor_ok: bool | None = None) -> None:
+        """``visitor_ok``: whether the visitor's text was already found encodable (the
+        decider checks it once per user snapshot); None checks it here."""
+        if self._sink is not None and self._sendable(event, visitor_ok):
             self._sink.submit(event)
 
-    def _sendable(self, event: UserEvent) -> bool:
+    def _sendable(self, event: UserEvent, visitor_ok: bool | None = None) -> bool:
         """False (counted, logged) for an event that would fail the batch's JSON encoding."""
-        if encodable(event):
+        if visitor_ok if visitor_ok is not None else encodable(event):
             return True
         count = self.dropped[UNENCODABLE] = self.dropped.get(UNENCODABLE, 0) + 1
         if count & (count - 1) == 0:  # 1st, 2nd, 4th, 8th…: a flood logs ~log2(n) lines

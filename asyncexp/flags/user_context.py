@@ -66,9 +66,12 @@ class UserContext:
         "_attributes",
         "_decider",
         "_forced",
+        "_frozen",
         "_profile",
         "_segment_source",
         "_segments",
+        "_view_cache",
+        "_visitor",
         "user_id",
     )
 
@@ -89,12 +92,18 @@ class UserContext:
         self._segments: list[str] | None = None
         # The sticky-bucketing profile loaded by load_profile (None: not loaded).
         self._profile: dict[str, dict[str, str]] | None = None
+        # The snapshot decisions share until the next change (see ``_frozen_snapshot``).
+        self._frozen: UserContext | None = None
+        # On a snapshot only: its view and its visitor attributes (config, list).
+        self._view_cache: UserView | None = None
+        self._visitor: tuple[object, object, list[dict[str, Any]], bool] | None = None
 
     # -- attributes ---------------------------------------------------------
     def set_attribute(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise ArgumentTypeError(f"attribute key must be str, not {type(key).__name__}")
         self._attributes[key] = value
+        self._frozen = None
 
     def get_user_attributes(self) -> dict[str, Any]:
         return dict(self._attributes)
@@ -207,6 +216,7 @@ class UserContext:
         if not isinstance(decision, ForcedDecision):
             raise ArgumentTypeError("decision must be a ForcedDecision")
         self._forced[context] = decision
+        self._frozen = None
         return True
 
     def get_forced_decision(self, context: DecisionContext) -> ForcedDecision | None:
@@ -217,10 +227,12 @@ class UserContext:
     def remove_forced_decision(self, context: DecisionContext) -> bool:
         if not isinstance(context, DecisionContext):
             raise ArgumentTypeError("context must be a DecisionContext")
+        self._frozen = None
         return self._forced.pop(context, None) is not None
 
     def remove_all_forced_decisions(self) -> bool:
         self._forced.clear()
+        self._frozen = None
         return True
 
     # -- segments -----------------------------------------------------------
@@ -228,6 +240,7 @@ class UserContext:
         return list(self._segments) if self._segments is not None else None
 
     def set_qualified_segments(self, segments: Iterable[str] | None) -> None:
+        self._frozen = None
         if segments is None:
             self._segments = None
             return
@@ -238,6 +251,7 @@ class UserContext:
             if not isinstance(item, str):
                 raise ArgumentTypeError(f"segments must be str, not {type(item).__name__}")
         self._segments = items
+        self._frozen = None
 
     def fetch_qualified_segments(
         self, callback: FetchCallback | None = None, options: Iterable[str] | None = None
@@ -261,6 +275,8 @@ class UserContext:
         return f"UserContext(user_id={self.user_id!r}, attributes={self._attributes!r})"
 
     def _snapshot(self) -> UserContext:
+        """A private copy of this context as it is now (what ``Decision.user_context``
+        gives: each decision its own, so changing one never shows in another)."""
         snap = UserContext.__new__(UserContext)
         snap._decider = self._decider
         snap._segment_source = self._segment_source
@@ -269,8 +285,28 @@ class UserContext:
         snap._forced = dict(self._forced)
         snap._segments = list(self._segments) if self._segments is not None else None
         snap._profile = None  # the decider reads the context's own profile, not a copy
+        snap._frozen = None
+        snap._view_cache = None
+        snap._visitor = None
+        return snap
+
+    def _frozen_snapshot(self) -> UserContext:
+        """The snapshot the decide calls share until this context next changes: copied
+        once per change, not once per decide. It is never handed out (a decision copies
+        it again when its ``user_context`` is read) and never changed, so its view and
+        visitor attributes are built once too."""
+        snap = self._frozen
+        if snap is None:
+            snap = self._frozen = self._snapshot()
         return snap
 
     def _view(self) -> UserView:
-        segments = frozenset(self._segments) if self._segments is not None else None
-        return UserView(self.user_id, self._attributes, segments, self._forced)
+        """The decide flow's view of a frozen snapshot, built once (a fresh one when a
+        call sets its CMAB source)."""
+        view = self._view_cache
+        if view is None:
+            segments = frozenset(self._segments) if self._segments is not None else None
+            view = self._view_cache = UserView(
+                self.user_id, self._attributes, segments, self._forced
+            )
+        return view

@@ -102,6 +102,9 @@ class ProjectConfig:
     datafile_text: str = field(repr=False)
     raw: Mapping[str, Any] = field(repr=False, compare=False)
     warnings: tuple[str, ...] = ()
+    # Decide plans by flag key, built on first use (asyncexp.core.flags.plan); the
+    # only part ever written.
+    plans: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, init=False)
 
 
 def parse_datafile(

@@ -88,7 +88,7 @@ def evaluate_flag(
         forced = forced_variation(flag, None, user, reasons)
         if forced is not None:
             return FlagResult(None, forced, _FT)
-    bucketing_id = bucketing_id_for(user)
+    bucketing_id = user.bucketing_id  # bucketing_id_for(user), computed with the view
     bypassed: tuple[Rule, Variation] | None = None
     for holdout in config.global_holdouts:
         variation = holdout_variation(holdout, user, bucketing_id, reasons)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from asyncexp.core.flags.bucketing import BUCKETING_ID_ATTRIBUTE
 from asyncexp.core.flags.entities import Rule, Variation
 from asyncexp.errors import ArgumentTypeError
 
@@ -106,7 +107,7 @@ class UserView:
 
     # A plain slotted class: one is built per decide call, and frozen dataclasses
     # pay for object.__setattr__ on every field.
-    __slots__ = ("attributes", "cmab", "forced", "segments", "user_id")
+    __slots__ = ("attributes", "bucketing_id", "cmab", "forced", "segments", "user_id")
 
     def __init__(
         self,
@@ -121,6 +122,13 @@ class UserView:
         self.segments = segments
         self.forced = forced
         self.cmab = cmab
+        # ``$opt_bucketing_id`` when it is a string, else the user id.
+        value = attributes.get(BUCKETING_ID_ATTRIBUTE)
+        self.bucketing_id: str = value if isinstance(value, str) else user_id
+
+    def with_cmab(self, cmab: CmabSource) -> UserView:
+        """This view with a CMAB source (views may be shared: never set it in place)."""
+        return UserView(self.user_id, self.attributes, self.segments, self.forced, cmab)
 
 
 @dataclass(slots=True)

@@ -133,6 +133,8 @@ class VariableValues:
 
     def materialize(self) -> dict[str, Any]:
         out = dict(self.static)
+        if not self.json_texts:
+            return out
         for key, text, stdlib in self.json_texts:
             try:
                 out[key] = json.loads(text) if stdlib else orjson.loads(text)
@@ -234,8 +236,9 @@ class FeatureFlag:
         default_factory=dict, repr=False, compare=False, init=False
     )
 
-    def values_for(self, variation: Variation | None) -> dict[str, Any]:
-        """Variables of a decision: the variation's when it is enabled, else defaults."""
+    def variable_values(self, variation: Variation | None) -> VariableValues:
+        """The cast variables of a decision (shared, immutable): the variation's when it
+        is enabled, else the defaults."""
         key: str | None = None
         source: Variation | None = None
         if variation is not None and variation.feature_enabled:
@@ -247,4 +250,8 @@ class FeatureFlag:
         if cached is None:
             cached = VariableValues.build(self.variables, source.values if source else {})
             self._values[key] = cached
-        return cached.materialize()
+        return cached
+
+    def values_for(self, variation: Variation | None) -> dict[str, Any]:
+        """Variables of a decision as a new dict (see ``variable_values``)."""
+        return self.variable_values(variation).materialize()

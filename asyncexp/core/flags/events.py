@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from asyncexp.errors import ValidationError
 
@@ -35,12 +35,15 @@ __all__ = [
     "EYEOFCLOUD_EVENTS_URL",
     "US_EVENTS_URL",
     "EventContext",
+    "ImpressionParts",
     "UserEvent",
     "build_conversion",
     "build_event_batch",
     "build_impression",
     "build_visitor_attributes",
     "campaign_id_for",
+    "impression_from_parts",
+    "impression_parts",
     "log_event_dict",
     "normalize_variation_id",
 ]
@@ -141,6 +144,70 @@ def normalize_variation_id(variation_id: str | None) -> str | None:
     return None
 
 
+class ImpressionParts(NamedTuple):
+    """What every impression of one decision outcome shares: the campaign id and the
+    ``decisions`` list (read-only once built; events of the outcome all point to it)."""
+
+    campaign_id: str
+    decisions: list[dict[str, Any]]
+
+
+def impression_parts(
+    *,
+    layer_id: str | None,
+    experiment_id: str | None,
+    variation_id: str | None,
+    flag_key: str,
+    rule_key: str,
+    rule_type: str,
+    variation_key: str,
+    enabled: bool,
+    cmab_uuid: str | None = None,
+) -> ImpressionParts:
+    """The outcome-level part of an impression (see ``build_impression``)."""
+    campaign_id = campaign_id_for(layer_id, experiment_id)
+    metadata: dict[str, Any] = {
+        "flag_key": flag_key,
+        "rule_key": rule_key,
+        "rule_type": rule_type,
+        "variation_key": variation_key,
+        "enabled": enabled,
+    }
+    if cmab_uuid:
+        metadata["cmab_uuid"] = cmab_uuid
+    decision = {
+        "campaign_id": campaign_id,
+        "experiment_id": experiment_id or "",
+        "variation_id": normalize_variation_id(variation_id),
+        "metadata": metadata,
+    }
+    return ImpressionParts(campaign_id, [decision])
+
+
+def impression_from_parts(
+    context: EventContext,
+    parts: ImpressionParts,
+    user_id: str,
+    attributes: list[dict[str, Any]],
+    uuid: str,
+    timestamp: int,
+) -> UserEvent:
+    """An impression of a user from its shared parts: four new containers per event."""
+    event = {
+        "entity_id": parts.campaign_id,
+        "uuid": uuid,
+        "key": "campaign_activated",
+        "timestamp": timestamp,
+    }
+    visitor = {
+        # The reference's order.
+        "snapshots": [{"events": [event], "decisions": parts.decisions}],
+        "attributes": attributes,
+        "visitor_id": user_id,
+    }
+    return UserEvent(context, visitor, "impression", uuid, timestamp)
+
+
 def build_impression(
     context: EventContext,
     *,
@@ -160,34 +227,18 @@ def build_impression(
 ) -> UserEvent:
     """An impression (``campaign_activated``) for one decision; a CMAB decision's
     metadata ends with its ``cmab_uuid`` (absent otherwise, as the reference)."""
-    campaign_id = campaign_id_for(layer_id, experiment_id)
-    metadata: dict[str, Any] = {
-        "flag_key": flag_key,
-        "rule_key": rule_key,
-        "rule_type": rule_type,
-        "variation_key": variation_key,
-        "enabled": enabled,
-    }
-    if cmab_uuid:
-        metadata["cmab_uuid"] = cmab_uuid
-    decision = {
-        "campaign_id": campaign_id,
-        "experiment_id": experiment_id or "",
-        "variation_id": normalize_variation_id(variation_id),
-        "metadata": metadata,
-    }
-    event = {
-        "entity_id": campaign_id,
-        "uuid": uuid,
-        "key": "campaign_activated",
-        "timestamp": timestamp,
-    }
-    visitor = {
-        "snapshots": [{"events": [event], "decisions": [decision]}],  # the reference's order
-        "attributes": attributes,
-        "visitor_id": user_id,
-    }
-    return UserEvent(context, visitor, "impression", uuid, timestamp)
+    parts = impression_parts(
+        layer_id=layer_id,
+        experiment_id=experiment_id,
+        variation_id=variation_id,
+        flag_key=flag_key,
+        rule_key=rule_key,
+        rule_type=rule_type,
+        variation_key=variation_key,
+        enabled=enabled,
+        cmab_uuid=cmab_uuid,
+    )
+    return impression_from_parts(context, parts, user_id, attributes, uuid, timestamp)
 
 
 def _revenue(tags: Mapping[str, Any]) -> int | None:
