@@ -10,8 +10,10 @@
   event batch ready to POST to ``/v1/events``.
 * The directory is created when missing. Each write happens in the loop's
   default executor (never on the event loop): open for append, take an
-  exclusive ``flock`` on the file itself (so other processes using this
-  collector, or the Analysys/Sensors SDKs, never interleave), write, unlock.
+  exclusive lock on the file itself (:mod:`asyncexp.aio.filelock`, so other
+  processes using this collector, or the Analysys/Sensors SDKs, never
+  interleave), write, unlock. Nothing here removes or renames a file, and no
+  call needs ``os.pread``, so it runs unchanged on Windows.
 * ``batch=False``: every record is written as soon as the writer task runs
   (records waiting at that moment share one write). ``batch=True``: written
   when ``batch_size`` records wait or the oldest waited ``max_interval``
@@ -66,11 +68,21 @@ logger = logging.getLogger("asyncexp.aio.collectors")
 
 _RECORDS: LaneKey = ("analysys",)
 _FORMATS = {"hour": "%Y%m%d%H", "day": "%Y%m%d"}
+# Windows opens in text mode unless told otherwise (each "\n" written as "\r\n")
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
 def log_file_name(prefix: str, millis: int, rotation: str, tz: tzinfo | None) -> str:
     stamp = datetime.fromtimestamp(millis / 1000, tz).strftime(_FORMATS[rotation])
     return f"{prefix}_{stamp}.log"
+
+
+def _last_byte(fd: int, size: int) -> bytes:
+    """The byte at ``size - 1``. A seek and a read, not ``os.pread`` (Windows has
+    none): the descriptor is this call's own, and ``O_APPEND`` writes go to the
+    end wherever the position is."""
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    return os.read(fd, 1)
 
 
 def append_locked(path: Path, data: bytes) -> None:
@@ -81,12 +93,12 @@ def append_locked(path: Path, data: bytes) -> None:
     line that could not be removed), one is written first.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _BINARY, 0o644)
     try:
         filelock.lock(fd)
         try:
             start = os.fstat(fd).st_size
-            if start and os.pread(fd, 1, start - 1) != b"\n":
+            if start and _last_byte(fd, start) != b"\n":
                 data = b"\n" + data
             view = memoryview(data)
             try:

@@ -15,9 +15,21 @@ Layout of ``directory``:
   ``length``, ``sha256``, optionally ``unconfirmed``: how many times a server
   answered HTTP 2xx to it without ``{"code":200}``), then exactly ``length``
   body bytes.
-* A file being re-sent is held under an exclusive ``flock`` by the sending
-  process, so pre-forked workers sharing a spool never send it twice at once;
-  the kernel drops the lock when a process dies, so a crash loses nothing.
+* ``claims/<name>``: the claim file of a spool file. A sender holds its
+  exclusive lock (:mod:`asyncexp.aio.filelock`) from before it opens the spool
+  file until after the spool file was removed, moved or rewritten, so
+  pre-forked workers sharing a spool never send one file twice at once, and
+  the operating system drops the lock when a process dies, so a crash loses
+  nothing. The lock is on a separate file because Windows refuses to remove or
+  rename a file while any handle to it is open: every remove and rename of a
+  spool file happens after its own handle was closed, with the claim file's
+  lock still held. The spool file itself is also locked while open, so a
+  sender of an earlier asyncexp version (which locks only the spool file)
+  skips it too. A
+  claim file is removed once its spool file is gone; one left behind (a crash,
+  or Windows refusing while another worker has it open) is removed by a later
+  :meth:`SpoolStore.sweep`. Spool file names are never reused, so a claim
+  file whose spool file is gone is never needed again.
 * ``corrupt/``: files that failed to parse or to match their checksum, moved
   aside (never deleted, never fatal) and logged once each.
 * Anything else (a directory named ``x.batch``, a file someone put there) is
@@ -58,6 +70,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
@@ -82,6 +95,10 @@ logger = logging.getLogger("asyncexp.aio.collectors.spool")
 
 OnFull = Literal["drop_new", "drop_oldest"]
 _SUFFIX = ".batch"
+_CLAIMS = "claims"
+# Windows opens in text mode unless told otherwise (CRLF translation, ^Z as the end)
+_BINARY = getattr(os, "O_BINARY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _MAX_HEADER = 64 * 1024
 _RESCAN_EVERY = 256
 _OWN = re.compile(r"^\d{20}-\d+-\d+\.batch$")
@@ -119,12 +136,15 @@ class SpoolFull(Exception):  # noqa: N818 - a signal between spool and collector
     """The batch does not fit under ``max_bytes`` with ``on_full="drop_new"``."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claim:
-    """A spool file locked by this process, and its open descriptor."""
+    """A spool file this process holds (see the module docstring)."""
 
     path: Path
     fd: int
+    """The spool file, open and locked; -1 once closed (before a remove, move or rewrite)."""
+    lock_fd: int
+    """``claims/<name>``, locked until the claim ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,21 +202,34 @@ class SpoolStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         # The room check and the write are one step under a directory lock:
         # executor threads and pre-forked workers share the cap.
-        lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            filelock.lock(lock)
+        with self._directory_lock():
             evicted = self._make_room(len(data))
             name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._names):06d}{_SUFFIX}"
             self._write_file(self.directory / name, data, durable)
             if self._used is not None:
                 self._used += len(data)
-        finally:
-            filelock.unlock_and_close(lock)
         return evicted
 
     def rewrite(self, claim: Claim, batch: SpoolBatch) -> None:
-        """Replace a claimed file's content (same name, so it keeps its place in line)."""
-        self._write_file(claim.path, self._encode(batch), True)
+        """Replace a claimed file's content (same name, so it keeps its place in line).
+
+        The claim's own handle is closed first (Windows cannot replace an open
+        file); the claim file's lock keeps the file this process's until
+        :meth:`release`. The temporary file exists only under the directory
+        lock, as for :meth:`write`, so a sweep never takes it for a leftover.
+        """
+        self._close_data(claim)
+        with self._directory_lock():
+            self._write_file(claim.path, self._encode(batch), True)
+
+    @contextlib.contextmanager
+    def _directory_lock(self) -> Iterator[None]:
+        lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT | _BINARY, 0o644)
+        try:
+            filelock.lock(lock)
+            yield
+        finally:
+            filelock.unlock_and_close(lock)
 
     @staticmethod
     def _encode(batch: SpoolBatch) -> bytes:
@@ -245,7 +278,7 @@ class SpoolStore:
             claim = self.claim(path)
             if claim is None:  # being re-sent right now (or gone): not ours to evict
                 continue
-            evicted += self._count_of(path)
+            evicted += self._count_of(claim)
             self.remove(claim)
             used -= size_
         self._used = used
@@ -254,15 +287,13 @@ class SpoolStore:
         return evicted
 
     def sweep(self) -> int:
-        """Under the directory lock, remove leftover ``.tmp`` files; returns the bytes in use."""
+        """Under the directory lock, remove leftover ``.tmp`` files and the claim files
+        of spool files that are gone; returns the bytes in use."""
         if not self.directory.is_dir():
             return 0
-        lock = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            filelock.lock(lock)
+        with self._directory_lock():
             used = self._used = sum(size for _, size in self._batch_files(sweep=True))
-        finally:
-            filelock.unlock_and_close(lock)
+        self._sweep_claims()
         return used
 
     # -- reading ---------------------------------------------------------------------------
@@ -279,45 +310,72 @@ class SpoolStore:
         return self._used
 
     def claim(self, path: Path) -> Claim | None:
-        """Lock ``path`` for this process; ``None`` if another process is sending it or it is gone.
+        """Hold ``path`` for this process; ``None`` if another process is sending it or it is gone.
 
-        The lock is an ``flock``: the kernel drops it when the process dies, so a
-        crash mid-send leaves the file for the next run.
+        Locks the claim file first, then opens and locks the spool file (see the
+        module docstring). The locks go when the process dies, so a crash
+        mid-send leaves the file for the next run.
         """
+        claim_path = path.parent / _CLAIMS / path.name
         try:
-            fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:  # gone, a directory, a link: not a spool file we can send
+            lock_fd = _open_claim_file(claim_path)
+        except OSError:  # no spool directory, no permission: not a file we can send
             return None
-        if not filelock.try_lock(fd):
+        if not filelock.try_lock(lock_fd):
+            os.close(lock_fd)
+            return None
+        try:
+            fd = os.open(path, os.O_RDWR | _NOFOLLOW | _BINARY)
+        except FileNotFoundError:  # sent and removed meanwhile
+            _end_claim(lock_fd, claim_path, gone=True)
+            return None
+        except OSError:  # a directory, a link: not a spool file we can send
+            _end_claim(lock_fd, claim_path, gone=False)
+            return None
+        if not filelock.try_lock(fd):  # an earlier asyncexp version is sending it
             os.close(fd)
+            _end_claim(lock_fd, claim_path, gone=False)
             return None
-        if os.fstat(fd).st_nlink == 0:  # acknowledged and removed while we waited
+        if os.fstat(fd).st_nlink == 0:  # removed by such a sender while we opened it
             filelock.unlock_and_close(fd)
+            _end_claim(lock_fd, claim_path, gone=True)
             return None
-        return Claim(path, fd)
+        return Claim(path, fd, lock_fd)
 
     def release(self, claim: Claim) -> None:
         """Give a claimed file back (the send failed; it is tried again later)."""
-        filelock.unlock_and_close(claim.fd)
+        try:
+            self._close_data(claim)
+        finally:
+            _end_claim(claim.lock_fd, _claim_path(claim), gone=False)
 
     def remove(self, claim: Claim) -> None:
-        """The server acknowledged it: delete, then unlock."""
+        """The server acknowledged it: close, delete, then end the claim."""
+        gone = False
         try:
-            size = os.fstat(claim.fd).st_size
-            claim.path.unlink()
-        except FileNotFoundError:
-            pass
-        else:
-            if self._used is not None:
+            size = os.fstat(claim.fd).st_size if claim.fd >= 0 else None
+            self._close_data(claim)  # Windows refuses to delete an open file
+            try:
+                os.unlink(claim.path)
+            except FileNotFoundError:
+                size = None
+            gone = True
+            if size is not None and self._used is not None:
                 self._used = max(0, self._used - size)
         finally:
-            filelock.unlock_and_close(claim.fd)
+            self._close_data(claim)
+            _end_claim(claim.lock_fd, _claim_path(claim), gone=gone)
+
+    @staticmethod
+    def _close_data(claim: Claim) -> None:
+        """Close the claim's handle of the spool file (its claim file stays locked)."""
+        fd, claim.fd = claim.fd, -1
+        if fd >= 0:
+            filelock.unlock_and_close(fd)
 
     def read(self, claim: Claim) -> SpoolBatch:
         """Parse a claimed file; raises ``ValueError`` when it is corrupt or partial."""
-        with open(claim.fd, "rb", closefd=False) as handle:
-            handle.seek(0)
-            data = handle.read()
+        data = _read_all(claim)
         newline = data.find(b"\n", 0, _MAX_HEADER)
         if newline < 0:
             raise ValueError("no header line")
@@ -356,10 +414,15 @@ class SpoolStore:
     def quarantine(self, claim: Claim, reason: str) -> Path:
         """Move a corrupt file into ``corrupt/`` and say so once."""
         target_dir = self.directory / "corrupt"
-        target_dir.mkdir(exist_ok=True)
         target = target_dir / claim.path.name
-        os.replace(claim.path, target)
-        filelock.unlock_and_close(claim.fd)
+        moved = False
+        try:
+            self._close_data(claim)  # Windows refuses to move an open file
+            target_dir.mkdir(exist_ok=True)
+            os.replace(claim.path, target)
+            moved = True
+        finally:
+            _end_claim(claim.lock_fd, _claim_path(claim), gone=moved)
         logger.warning(
             "spool file %s is unreadable (%s); moved to %s", claim.path.name, reason, target
         )
@@ -382,7 +445,7 @@ class SpoolStore:
         self._unreadable = False
         for entry in entries:
             name = entry.name
-            if name in (".lock", "corrupt"):
+            if name in (".lock", "corrupt", _CLAIMS):
                 continue
             try:
                 info = entry.stat(follow_symlinks=False)
@@ -391,8 +454,13 @@ class SpoolStore:
             regular = stat.S_ISREG(info.st_mode)
             if regular and name.startswith(".") and name.endswith(".tmp"):
                 if sweep:
-                    with contextlib.suppress(FileNotFoundError):
+                    try:
                         os.unlink(entry.path)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:  # Windows: someone (a scanner) has it open
+                        logger.debug("leftover %s not removed yet: %s", name, exc)
+                    else:
                         self.tmp_removed += 1
                         logger.warning("removed %s, left by an interrupted spool write", name)
                 continue
@@ -405,10 +473,56 @@ class SpoolStore:
         out.sort(key=lambda item: item[0].name)
         return out
 
-    def _count_of(self, path: Path) -> int:
+    def _sweep_claims(self) -> None:
+        """Remove claim files whose spool file is gone (names are never reused, so
+        one whose spool file is absent now is never needed again)."""
+        claims = self.directory / _CLAIMS
         try:
-            with open(path, "rb") as handle:
-                count = orjson.loads(handle.readline(_MAX_HEADER)).get("count", 0)
+            names = os.listdir(claims)
+        except OSError:
+            return
+        for name in names:
+            if not os.path.lexists(self.directory / name):
+                with contextlib.suppress(OSError):  # Windows: another worker has it open
+                    os.unlink(claims / name)
+
+    @staticmethod
+    def _count_of(claim: Claim) -> int:
+        try:
+            head = _read_all(claim, limit=_MAX_HEADER).split(b"\n", 1)[0]
+            count = orjson.loads(head).get("count", 0)
         except (OSError, ValueError, AttributeError):
             return 0
         return count if type(count) is int else 0
+
+
+def _claim_path(claim: Claim) -> Path:
+    return claim.path.parent / _CLAIMS / claim.path.name
+
+
+def _open_claim_file(path: Path) -> int:
+    flags = os.O_RDWR | os.O_CREAT | _BINARY
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:  # the first claim in this spool
+        path.parent.mkdir(exist_ok=True)
+        return os.open(path, flags, 0o644)
+
+
+def _end_claim(lock_fd: int, path: Path, *, gone: bool) -> None:
+    """Unlock and close a claim file; remove it too when its spool file is ``gone``.
+
+    Only then: while the spool file exists, removing its claim file would let
+    a sender holding the old one and a sender creating a new one both claim it.
+    """
+    filelock.unlock_and_close(lock_fd)
+    if gone:
+        with contextlib.suppress(OSError):  # Windows: another worker has it open
+            os.unlink(path)
+
+
+def _read_all(claim: Claim, limit: int = -1) -> bytes:
+    """The claimed file from its start, through the claim's own handle (one reader at a time)."""
+    with open(claim.fd, "rb", closefd=False) as handle:
+        handle.seek(0)
+        return handle.read(limit)
