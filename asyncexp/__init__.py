@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from asyncexp.flags.decision import Decision
     from asyncexp.flags.notifications import NotificationCenter, NotificationType
     from asyncexp.flags.user_context import UserContext
-    from asyncexp.options import AppConfigOptions, OdpOptions, Vendor
+    from asyncexp.options import AppConfigOptions, OdpOptions, ProfileOptions, Vendor
 
 # public name -> the module that defines it
 _LAZY: dict[str, str] = {
@@ -89,6 +89,7 @@ _LAZY: dict[str, str] = {
     "UserContext": "asyncexp.flags.user_context",
     "AppConfigOptions": "asyncexp.options",
     "OdpOptions": "asyncexp.options",
+    "ProfileOptions": "asyncexp.options",
     "Vendor": "asyncexp.options",
 }
 
@@ -134,6 +135,7 @@ __all__ = [
     "NotificationType",
     "OdpOption",
     "OdpOptions",
+    "ProfileOptions",
     "RealtimeCollector",
     "RefreshResult",
     "RuleSyntaxError",

@@ -73,6 +73,7 @@ from asyncexp.flags.user_context import UserContext
 from asyncexp.options import (
     AppConfigOptions,
     OdpOptions,
+    ProfileOptions,
     Vendor,
     check_client_settings,
     check_collector_fit,
@@ -137,7 +138,7 @@ class Client:
         odp_disabled: bool = False,
         odp_options: OdpOptions | None = None,
         profile_store: AsyncProfileStore | None = None,
-        profile_options: Mapping[str, Any] | None = None,
+        profile_options: ProfileOptions | None = None,
         datafile_store: str | os.PathLike[str] | DatafileStore | None = None,
         poll_leader: PollLeader | None = None,
         cmab_prediction_endpoint: str = DEFAULT_PREDICTION_ENDPOINT,
@@ -172,6 +173,7 @@ class Client:
         )
         odp_settings = check_options("odp_options", odp_options, OdpOptions)
         appconfig_settings = check_options("appconfig_options", appconfig_options, AppConfigOptions)
+        profile_settings = check_options("profile_options", profile_options, ProfileOptions)
         check_collector_fit(
             collector,
             app_key=app_key,
@@ -262,7 +264,7 @@ class Client:
         self._profiles: ProfileLoader | None = None
         self._saver: ProfileSaver | None = None
         if profile_store is not None:
-            options = dict(profile_options or {})
+            options = profile_settings
             self._profiles = ProfileLoader(
                 profile_store,
                 load_timeout=float(options.pop("load_timeout", 0.5)),

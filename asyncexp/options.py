@@ -1,7 +1,8 @@
 """Typed shapes of the client's option mappings, and the checks ``Client`` runs on them.
 
-``Client(odp_options=..., appconfig_options=...)`` take :class:`OdpOptions` and
-:class:`AppConfigOptions`: ``TypedDict`` s with ``total=False``, so a dict literal
+``Client(odp_options=..., appconfig_options=..., profile_options=...)`` take
+:class:`OdpOptions`, :class:`AppConfigOptions` and :class:`ProfileOptions`:
+``TypedDict`` s with ``total=False``, so a dict literal
 is checked by mypy (an unknown key or a value of the wrong type is a type error),
 and the same shapes are checked again at run time when the client is built. A
 problem raises :class:`~asyncexp.errors.ConfigError` naming the setting::
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AppConfigOptions",
     "OdpOptions",
+    "ProfileOptions",
     "Vendor",
     "check_bool",
     "check_client_settings",
@@ -96,6 +98,27 @@ class AppConfigOptions(TypedDict, total=False):
     max_attempts: int
 
 
+class ProfileOptions(TypedDict, total=False):
+    """``Client(profile_options=...)``: sticky-bucketing profile loads and the
+    write-behind :class:`~asyncexp.aio.profile_saver.ProfileSaver` (used with
+    ``profile_store=``; checked whether or not one is given)."""
+
+    load_timeout: float
+    """Seconds a context waits for its profile before deciding without it (0.5)."""
+    load_batch_size: int
+    """Users whose loads started together go to the store in batches of this many (100)."""
+    max_pending: int
+    """Users whose saves may wait; a new user's profile past it is dropped, counted (100,000)."""
+    concurrency: int
+    """Saves at a time (16)."""
+    retry_base: float
+    """Seconds before retrying a failed save, doubling on each failure in a row (0.1)..."""
+    retry_max: float
+    """...up to this many (5.0)."""
+    close_timeout: float
+    """Seconds the client's close gives pending saves before abandoning them (5.0)."""
+
+
 # (minimum, whether the minimum itself is allowed) of numeric options.
 _BOUNDS: dict[str, tuple[float, bool]] = {
     "cache_size": (0, True),
@@ -114,6 +137,12 @@ _BOUNDS: dict[str, tuple[float, bool]] = {
     "request_timeout": (0, False),
     "connect_timeout": (0, False),
     "max_attempts": (1, True),
+    "load_timeout": (0, False),
+    "load_batch_size": (1, True),
+    "max_pending": (1, True),
+    "concurrency": (1, True),
+    "retry_base": (0, False),
+    "retry_max": (0, False),
 }
 
 

@@ -12,6 +12,9 @@ Rules:
   failures keep their backoff during the close too.
 * ``aclose(timeout)`` stops intake, saves what is pending within ``timeout``
   seconds (retrying failures), then abandons the rest, counted and logged.
+* Its settings are checked when it is built: a wrong one raises
+  ``ConfigError`` naming it (``Client(profile_options=...)`` checks them
+  first, against :class:`asyncexp.options.ProfileOptions`).
 * Counters add up at any time::
 
     enqueued == saved + coalesced + dropped + abandoned + pending + in_flight
@@ -26,6 +29,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from asyncexp.aio.checks import check_number
+from asyncexp.errors import ConfigError
 
 __all__ = ["ProfileSaver", "SaverStats"]
 
@@ -76,9 +82,16 @@ class ProfileSaver:
         retry_max: float = 5.0,
         close_timeout: float = 5.0,
     ) -> None:
+        if not callable(save):
+            raise ConfigError(f"save: must be callable, got {type(save).__name__}")
+        check_number("max_pending", max_pending, integer=True, minimum=1, inclusive=True)
+        check_number("concurrency", concurrency, integer=True, minimum=1, inclusive=True)
+        check_number("retry_base", retry_base)
+        check_number("retry_max", retry_max)
+        check_number("close_timeout", close_timeout, inclusive=True)
         self._save = save
         self._max_pending = max_pending
-        self._concurrency = max(1, concurrency)
+        self._concurrency = concurrency
         self._retry_base = retry_base
         self._retry_max = retry_max
         self._close_timeout = close_timeout
