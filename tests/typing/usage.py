@@ -24,6 +24,7 @@ from asyncexp import (
     LogCollector,
     NotificationType,
     OdpOptions,
+    ProfileOptions,
     RealtimeCollector,
     RefreshResult,
     UserContext,
@@ -63,6 +64,13 @@ def appconfig_settings() -> AppConfigOptions:
     return {"region": "eu-west-1", "poll_interval": 30.0, "record_assignments": False}
 
 
+def profile_settings(concurrency: int) -> ProfileOptions:
+    options: ProfileOptions = {"load_timeout": 0.25, "load_batch_size": 50, "retry_max": 2}
+    options["concurrency"] = concurrency
+    options["close_timeout"] = 3.0
+    return options
+
+
 def make_client(vendor: Vendor, directory: Path) -> Client:
     collector = BatchCollector(
         "https://analytics.example.com",
@@ -81,6 +89,7 @@ def make_client(vendor: Vendor, directory: Path) -> Client:
         http=HttpSettings(trust_env=False),
         odp_options=odp_settings(),
         appconfig_options=appconfig_settings(),
+        profile_options=profile_settings(8),
         default_decide_options=[DecideOption.INCLUDE_REASONS],
     )
 

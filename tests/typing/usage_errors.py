@@ -6,7 +6,7 @@ next line whose message contains TEXT; and mypy reports no other error.
 
 from __future__ import annotations
 
-from asyncexp import AppConfigOptions, Client, OdpOptions, RefreshResult
+from asyncexp import AppConfigOptions, Client, OdpOptions, ProfileOptions, RefreshResult
 
 # expect: Argument "odp_options" to "Client" has incompatible type "dict[str, int]"
 Client(sdk_key="k", odp_options={"cache_sise": 10})
@@ -24,6 +24,12 @@ odp: OdpOptions = {"cache_sise": 10}
 options: AppConfigOptions = {"poll_intervall": 5.0}
 # expect: TypedDict item "host" has type "str | None"
 odp_host: OdpOptions = {"host": 5}
+# expect: Argument "profile_options" to "Client" has incompatible type "dict[str, int]"
+Client(sdk_key="k", profile_options={"concurency": 4})
+# expect: Extra key "load_timout" for TypedDict "ProfileOptions"
+profile: ProfileOptions = {"load_timout": 1.0}
+# expect: TypedDict item "concurrency" has type "int"
+profile_type: ProfileOptions = {"concurrency": "16"}
 
 
 async def refresh(client: Client) -> bool:
