@@ -30,6 +30,7 @@ from asyncexp.core.analytics.records import (
     RecordSettings,
     build_alias,
     merge_super_properties,
+    track_context_common,
     track_record,
 )
 from asyncexp.errors import ConfigError, ValidationError
@@ -122,6 +123,30 @@ class Analytics:
         xwhen: XWhen = None,
     ) -> None:
         """An event; registered super properties are merged under ``properties``."""
+        if (
+            platform == "python"
+            and is_login is False
+            and xwhen is None
+            and not self._super
+            and type(platform) is str
+        ):
+            # the common shape, built without a warnings list or nested calls (same record)
+            context = track_context_common(self._settings, distinct_id, event_name, properties)
+            if context is not None:
+                if self._id_prefix is not None:
+                    context[RECORD_ID] = self._id_prefix + str(next(self._id_counter))
+                record = {
+                    "appid": self._settings.app_key,
+                    "xwho": distinct_id,
+                    "xwhat": event_name,
+                    "xwhen": self._clock(),
+                    "xcontext": context,
+                }
+                self._collector.submit(record)
+                self.stats.records += 1
+                if self._show_records:
+                    self._show(record)
+                return
         warnings: list[str] = []
         try:  # the hot path, spelled out rather than through _emit
             record = track_record(

@@ -60,8 +60,9 @@ WaitFn = Callable[[asyncio.Event, "float | None"], Awaitable[None]]
 
 UNCONFIRMED = "unconfirmed_2xx"
 """``Attempt.reason`` of an HTTP 2xx answer whose body is not ``{"code":200}``."""
-REPLAY_CONCURRENCY = 4
-"""Files the close's drain re-sends at once (a background pass sends one at a time)."""
+REPLAY_CONCURRENCY = 16
+"""Files the close's drain re-sends at once (a background pass sends one at a time);
+as many as ``BatchCollector``'s requests in flight: the drain is bound by round trips."""
 MAX_UNCONFIRMED_COPIES = 2
 """The most requests carrying one record that a receiver answers with HTTP 2xx
 without ``{"code":200}``: the first such answer ends the in-memory retries and

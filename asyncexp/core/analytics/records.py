@@ -40,6 +40,8 @@ from asyncexp.core.analytics.envelope import (
 from asyncexp.core.analytics.validation import (
     MAX_ID_LENGTH,
     MAX_SUPER_PROPERTIES,
+    MAX_XCONTEXT_KEYS,
+    WARN_STRING_LENGTH,
     check_event_name,
     check_id,
     check_key,
@@ -49,6 +51,7 @@ from asyncexp.core.analytics.validation import (
 from asyncexp.errors import ValidationError
 
 __all__ = [
+    "COMMON_MAX_KEYS",
     "LIB",
     "LIB_VERSION",
     "PROFILE_OPERATIONS",
@@ -60,8 +63,15 @@ __all__ = [
     "build_profile_unset",
     "build_track",
     "merge_super_properties",
+    "track_context_common",
     "track_record",
 ]
+
+COMMON_MAX_KEYS = 64
+"""The most properties :func:`track_record_common` takes (far below the xcontext limit)."""
+assert COMMON_MAX_KEYS + 8 < MAX_XCONTEXT_KEYS
+_INT_MIN = -(2**63)
+_INT_MAX = 2**63 - 1
 
 PROFILE_OPERATIONS = {
     "set": "$profile_set",
@@ -108,6 +118,55 @@ def track_record(
         xwhen,
         now_ms,
     )
+
+
+def track_context_common(
+    settings: RecordSettings,
+    distinct_id: object,
+    event_name: object,
+    properties: object,
+) -> dict[str, Any] | None:
+    """The ``xcontext`` of a ``track`` record of the common shape, or ``None``.
+
+    ``None`` means: use :func:`track_record`. The common shape is what the caller
+    checks (no super properties, platform ``"python"``, ``is_login=False``, no
+    ``xwhen``) plus what this checks: an ASCII id of 1-255 characters, an event name
+    already found valid, and a plain dict (or ``None``) of at most ``COMMON_MAX_KEYS``
+    properties whose keys were already found valid and whose values are ASCII strings
+    of at most 255 characters, bools or 64-bit ints. It adds no rule: for these inputs
+    the record ``{"appid": settings.app_key, "xwho": distinct_id, "xwhat": event_name,
+    "xwhen": now_ms, "xcontext": <this>}`` is what :func:`track_record` builds, with
+    one dict copy and no function call per value. The caller may add ``$record_id``
+    (counted in ``settings.reserved_keys``).
+    """
+    if (
+        type(distinct_id) is not str
+        or type(event_name) is not str
+        or not 0 < len(distinct_id) <= MAX_ID_LENGTH
+        or not distinct_id.isascii()
+        or event_name not in settings.known_names
+    ):
+        return None
+    tail = settings.tails[False].get("python")
+    if tail is None:
+        return None  # the first record of the platform builds it (the general path)
+    if properties is None:
+        context: dict[str, Any] = tail.copy()
+        return context
+    if type(properties) is not dict or len(properties) > COMMON_MAX_KEYS:
+        return None
+    known = settings.known_keys
+    for key, value in properties.items():
+        kind = type(value)
+        if key not in known or not (
+            (kind is str and len(value) <= WARN_STRING_LENGTH and value.isascii())
+            or kind is bool
+            or (kind is int and _INT_MIN <= value <= _INT_MAX)
+        ):
+            return None
+    context = properties.copy()
+    context.update(tail)
+    return context
 
 
 def build_track(
