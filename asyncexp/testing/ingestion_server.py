@@ -4,6 +4,9 @@
   array; the reply is ``{"code":200}`` as Base64(Gzip) (or plain with
   ``plain_responses=True``).
 * ``POST /v1/events``: Optimizely event batches (JSON); the reply is 204.
+* ``POST /batch/``: PostHog's capture batch (``{"api_key", "batch": [...]}``, JSON or
+  gzip), for benchmarks against the PostHog client; only counted
+  (:attr:`IngestionServer.posthog_count`), the reply is 200 ``{"status": 1}``.
 
 Everything received is kept in :attr:`IngestionServer.requests`; records and
 batches whose request was answered with success are also in
@@ -87,11 +90,14 @@ class IngestionServer:
     record_count: int = 0
     event_count: int = 0
     request_count: int = 0
+    posthog_count: int = 0
+    """Events received on ``/batch/`` (PostHog's format)."""
 
     def __post_init__(self) -> None:
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/up", self._analysys)
         self.app.router.add_post("/v1/events", self._optimizely)
+        self.app.router.add_post("/batch/", self._posthog)
         self._site = LoopbackSite(self.app, self.host, self.port)
         self._scripts: dict[Kind, deque[Reply]] = {"analysys": deque(), "optimizely": deque()}
         self._defaults: dict[Kind, Reply] = {
@@ -221,3 +227,19 @@ class IngestionServer:
             )
         )
         return await self._answer(reply, reply.body or b"", "application/json")
+
+    async def _posthog(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            if raw[:2] == b"\x1f\x8b":  # gzip that the server did not inflate itself
+                raw = gzip.decompress(raw)
+            payload = orjson.loads(raw)
+        except (ValueError, OSError, EOFError):
+            payload = None
+        batch = payload.get("batch") if isinstance(payload, dict) else None
+        if not isinstance(batch, list):
+            return web.json_response({"detail": "expected a batch"}, status=400)
+        self.posthog_count += len(batch)
+        self.request_count += 1
+        self._changed.set()
+        return web.json_response({"status": 1})
