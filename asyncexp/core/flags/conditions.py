@@ -73,6 +73,11 @@ _OPERATORS = ("and", "or", "not")
 
 def _nests_deeper(node: Mapping[Any, object], limit: int) -> bool:
     """Whether lists and dicts nest more than ``limit`` levels inside ``node`` (iterative)."""
+    for value in node.values():
+        if isinstance(value, dict | list):
+            break
+    else:
+        return False  # the usual leaf: only atoms
     stack: list[tuple[object, int]] = [(value, 1) for value in node.values()]
     while stack:
         value, level = stack.pop()

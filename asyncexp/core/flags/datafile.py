@@ -127,9 +127,12 @@ def parse_datafile(
     warnings: list[str] = []
     audiences, trees = read_audiences(doc, warnings, max_depth)
     evaluators = {a.id: a.evaluate for a in audiences.values()}
+    compiled: dict[bytes, Any] = {}  # audience trees shared by several rules compile once
 
     def rule(raw: object, path: str, kind: Any, group: tuple[str, str] | None = None) -> Rule:
-        return build_rule(raw, path, kind, evaluators, max_depth=max_depth, group=group)
+        return build_rule(
+            raw, path, kind, evaluators, max_depth=max_depth, group=group, compiled=compiled
+        )
 
     rollouts: dict[str, tuple[Rule, ...]] = {}
     rollout_raw: dict[str, list[Any]] = {}

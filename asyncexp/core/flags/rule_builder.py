@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from asyncexp.core.flags.conditions import compile_audience_tree
 from asyncexp.core.flags.entities import (
     Evaluator,
@@ -89,7 +91,10 @@ def build_rule(
     *,
     max_depth: int,
     group: tuple[str, str] | None = None,
+    compiled: dict[bytes, Evaluator] | None = None,
 ) -> Rule:
+    """``compiled``: evaluators already built in this parse, by tree (JSON), so rules
+    that share an audience tree share its evaluator (evaluators are pure)."""
     obj = req_obj(raw, path)
     strict = kind == "experiment"  # the reference schema checks experiments, not rollouts
     variations = tuple(
@@ -105,6 +110,7 @@ def build_rule(
     if not isinstance(forced, dict) or not all(isinstance(v, str) for v in forced.values()):
         raise ConfigError("expected an object of strings", f"{path}.forcedVariations")
     cmab = obj.get("cmab")
+    audience = _audience(tree, audiences, f"{path}.audienceConditions", max_depth, compiled)
     return Rule(
         id=req_str(obj, "id", path),
         key=req_str(obj, "key", path),
@@ -121,14 +127,31 @@ def build_rule(
             req_list(obj, "trafficAllocation", path), f"{path}.trafficAllocation"
         ),
         forced_variations=dict(forced),
-        audience=compile_audience_tree(
-            tree, audiences, f"{path}.audienceConditions", max_depth=max_depth
-        ),
+        audience=audience,
         audience_tree=tree,
         group_id=group[0] if group else None,
         group_policy=group[1] if group else None,
         cmab=cmab if isinstance(cmab, dict) else None,
     )
+
+
+def _audience(
+    tree: Any,
+    audiences: Mapping[str, Evaluator],
+    path: str,
+    max_depth: int,
+    compiled: dict[bytes, Evaluator] | None,
+) -> Evaluator:
+    if compiled is None:
+        return compile_audience_tree(tree, audiences, path, max_depth=max_depth)
+    try:
+        key = orjson.dumps(tree)
+    except (TypeError, orjson.JSONEncodeError):  # too deep for the encoder: no memo
+        return compile_audience_tree(tree, audiences, path, max_depth=max_depth)
+    found = compiled.get(key)
+    if found is None:  # a failure raises here, with this rule's path, and is not kept
+        found = compiled[key] = compile_audience_tree(tree, audiences, path, max_depth=max_depth)
+    return found
 
 
 def inject_fr_variation(raw: Mapping[str, Any], everyone_else: Mapping[str, Any]) -> dict[str, Any]:
