@@ -66,6 +66,31 @@ def build_variation(raw: object, path: str) -> Variation:
     )
 
 
+def _variation_fast(raw: object) -> Variation | None:
+    """A well-formed variation built without paths; None sends it to ``build_variation``
+    (which then finds and names the problem)."""
+    if type(raw) is not dict:
+        return None
+    vid, key, enabled = raw.get("id"), raw.get("key"), raw.get("featureEnabled")
+    if type(vid) is not str or type(key) is not str:
+        return None
+    if enabled is not None and enabled is not True and enabled is not False:
+        return None
+    values: dict[str, str] = {}
+    items = raw.get("variables")
+    if items is not None:
+        if type(items) is not list:
+            return None
+        for item in items:
+            if type(item) is not dict:
+                return None
+            item_id, value = item.get("id"), item.get("value")
+            if type(item_id) is not str or type(value) is not str:
+                return None
+            values[item_id] = value
+    return Variation(vid, key, enabled, values)
+
+
 def build_traffic(items: list[Any], path: str) -> tuple[tuple[int, str], ...]:
     out: list[tuple[int, str]] = []
     for i, item in enumerate(items):
@@ -98,7 +123,7 @@ def build_rule(
     obj = req_obj(raw, path)
     strict = kind == "experiment"  # the reference schema checks experiments, not rollouts
     variations = tuple(
-        build_variation(v, f"{path}.variations[{i}]")
+        _variation_fast(v) or build_variation(v, f"{path}.variations[{i}]")
         for i, v in enumerate(req_list(obj, "variations", path))
     )
     audience_ids = str_list(obj, "audienceIds", path, required=strict)
