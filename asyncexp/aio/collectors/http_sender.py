@@ -552,6 +552,8 @@ class HttpSender(QueueCollector):
         self._http.health.probe_max = float(probe_max)
         self._delivery = self._http
         self._has_disk = store is not None
+        self._last_context: object = None
+        self._last_lane: LaneKey = ()
 
     def __repr__(self) -> str:
         url = self._up_url or self._events_url
@@ -597,9 +599,13 @@ class HttpSender(QueueCollector):
             if self._up_url is None:
                 raise ConfigError(f"{type(self).__name__} has no url for Analysys records")
             return ANALYSYS_LANE
-        if isinstance(item, UserEvent):
+        if type(item) is UserEvent or isinstance(item, UserEvent):
             ctx = item.context
-            return (self._events_url or ctx.endpoint, ctx.revision, ctx.project_id)
+            if ctx is self._last_context:  # one context per datafile revision: memoised
+                return self._last_lane
+            lane = (self._events_url or ctx.endpoint, ctx.revision, ctx.project_id)
+            self._last_context, self._last_lane = ctx, lane  # EventContext is frozen
+            return lane
         raise ArgumentTypeError(
             f"submit: expected an Analysys record dict or a UserEvent, got {type(item).__name__}"
         )
