@@ -135,7 +135,7 @@ class Analytics:
             if context is not None:
                 if self._id_prefix is not None:
                     context[RECORD_ID] = self._id_prefix + str(next(self._id_counter))
-                record = {
+                record: dict[str, Any] = {
                     "appid": self._settings.app_key,
                     "xwho": distinct_id,
                     "xwhat": event_name,
