@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_peers import (
+    PEER_SETUP,
     PEERS,
     EppoPeer,
     Peer,
@@ -70,6 +71,10 @@ IMPORTS = {
     "growthbook": "from growthbook import GrowthBook",
     "launchdarkly": "from ldclient import LDClient",
     "eppo": "import eppo_client",
+}
+SETUP = {
+    "asyncexp": "Client(datafile=...), DISABLE_DECISION_EVENT",
+    "optimizely": "Optimizely(datafile=...), DISABLE_DECISION_EVENT",
 }
 AB_KEY, ROLLOUT_KEY = "ab_0000", "rollout_0001"
 BIG = 1000
@@ -228,7 +233,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown peers {unknown}; choose from {', '.join(PEERS)}")
     versions = {sdk: sdk_version(DISTRIBUTIONS[sdk]) for sdk in SDKS}
-    peers = [p for p in wanted if versions[p] is not None]
+    peers = [p for p in PEERS if p in wanted and versions[p] is not None]
     skipped = {p: "not asked for (--peers)" for p in PEERS if p not in wanted}
     for p in wanted:
         if versions[p] is None:
@@ -518,13 +523,15 @@ def report(
     print("versions: " + ", ".join(f"{sdk} {versions[sdk]}" for sdk in active))
     for sdk, why in skipped.items():
         print(f"skipped: {sdk}: {why}")
+    for sdk in active:
+        print(f"  {sdk}: {SETUP.get(sdk) or PEER_SETUP[sdk]}")
     width = 18
 
-    def cell(value: float | None, base: float | None, digits: int = 2) -> str:
+    def cell(sdk: str, value: float | None, base: float | None, digits: int = 2) -> str:
         if value is None:
             return f"{'—':>{width}}"
         text = f"{value:.{digits}f}"
-        if base is not None and value is not base:
+        if base and sdk != "asyncexp":
             ratio = value / base
             text += f" ({ratio:.2f}x)" if ratio < 1 else f" ({ratio:.1f}x)"
         return f"{text:>{width}}"
@@ -533,9 +540,9 @@ def report(
     print(f"{'':<54}" + "".join(f"{'µs (÷ asyncexp)':>{width}}" for _ in active))
     for case in cases:
         base = case.results.get("asyncexp")
-        cells = "".join(cell(case.results.get(sdk), base) for sdk in active)
+        cells = "".join(cell(sdk, case.results.get(sdk), base) for sdk in active)
         print(f"{case.label:<54}{cells}")
-    cells = "".join(cell(imports[sdk], imports["asyncexp"], 0) for sdk in active)
+    cells = "".join(cell(sdk, imports[sdk], imports["asyncexp"], 0) for sdk in active)
     print(f"{'import, fresh interpreter [ms]':<54}{cells}")
     print(f"  bare 'import asyncexp': {imports['asyncexp (bare)']:.0f} ms")
     for case in cases:

@@ -43,6 +43,7 @@ from asyncexp.testing import DatafileBuilder
 __all__ = [
     "AB_PLANS",
     "PEERS",
+    "PEER_SETUP",
     "Peer",
     "PeerFlag",
     "in_audience",
@@ -60,6 +61,13 @@ PEERS = {
     "growthbook": ("growthbook", "growthbook"),
     "launchdarkly": ("launchdarkly-server-sdk", "ldclient"),
     "eppo": ("eppo-server-sdk", "eppo_client"),
+}
+
+# How each peer runs here, printed with every result
+PEER_SETUP = {
+    "growthbook": "one sync GrowthBook per user, features in memory, no tracking callback",
+    "launchdarkly": "LDClient on an in-memory data source (TestData's way), send_events=False",
+    "eppo": "init with an in-memory Configuration, polling off, doLog false, a no-op logger",
 }
 
 Users = Sequence[tuple[str, dict[str, Any]]]
