@@ -82,3 +82,15 @@ def test_bench_decide_runs_every_sdk_and_they_agree() -> None:
     assert "unexpected_values" not in ab
 
     assert summary["network"] == {"refused": [], "eppo_base_url_connections": 0}
+
+
+def test_bench_decide_refuses_an_unknown_peer() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--peers", "growthbook,statsig"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "unknown peers ['statsig']" in done.stderr
