@@ -224,6 +224,7 @@ class HttpTransport:
         loop = asyncio.get_running_loop()
         if self._session is None:
             import aiohttp  # loaded with the first session (see _client_timeout)
+
             self._loop = loop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl),
@@ -248,6 +249,7 @@ class HttpTransport:
         """Send one request; ``timeout`` bounds the whole exchange, in seconds."""
         session = self._get_session()
         import aiohttp
+
         limit = self._max_response_bytes if max_response_bytes is None else max_response_bytes
         proxy: object = self._settings.proxy
         proxy_auth = None
