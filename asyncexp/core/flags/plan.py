@@ -9,6 +9,8 @@ those, a plan gives the same result with the static checks done once:
 * non-running experiments are dropped (the flow skips them before anything else);
 * every rule keeps only what the flow reads (audience evaluator, rule id, traffic,
   whitelist, group step when the rule is in a ``random`` group);
+* audience checks are flattened into one function each
+  (:mod:`asyncexp.core.flags.condition_flat`);
 * each possible (rule, variation) result is an :class:`Outcome` built once, with its
   decision fields and its shared, immutable cast variables.
 
@@ -26,6 +28,7 @@ from typing import Any
 import mmh3
 
 from asyncexp.core.flags.bucketing import MAX_TRAFFIC_VALUE, in_group_slot
+from asyncexp.core.flags.condition_flat import flatten
 from asyncexp.core.flags.condition_logic import always_true
 from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.core.flags.decision_types import DecisionSource, FlagResult
@@ -119,13 +122,13 @@ def build_plan(config: ProjectConfig, flag: FeatureFlag) -> Plan | None:
             by_key = {key: Outcome(flag, rule, v, _FT) for key, v in rule.variations_by_key.items()}
             whitelist = (rule.forced_variations, by_key)
         grouped = rule if rule.group_policy == "random" and rule.group_id is not None else None
-        audience = None if rule.audience is always_true else rule.audience
+        audience = None if rule.audience is always_true else flatten(rule.audience)
         experiments.append((rule.id, audience, rule.traffic, by_id, whitelist, grouped))
     deliveries: list[tuple[Any, ...]] = []
     if flag.rollout_id:
         for rule in flag.rollout_rules:
             grouped = rule if rule.group_policy == "random" and rule.group_id is not None else None
-            audience = None if rule.audience is always_true else rule.audience
+            audience = None if rule.audience is always_true else flatten(rule.audience)
             deliveries.append((rule.id, audience, rule.traffic, outcomes(rule, _ROLLOUT), grouped))
     exp_steps = tuple(experiments)
     delivery_steps = tuple(deliveries)
