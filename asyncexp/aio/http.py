@@ -168,11 +168,14 @@ def _env_route(url: str) -> _EnvRoute:
     from aiohttp.helpers import basicauth_from_netrc, get_env_proxy_for_url, netrc_from_env
     from yarl import URL
 
-    parsed = URL(url)
+    try:
+        parsed = URL(url)
+    except ValueError:  # a malformed URL: aiohttp refuses it with its own error
+        return None, None, None
     try:
         proxy: object = None
         proxy, proxy_auth = get_env_proxy_for_url(parsed)
-    except LookupError:
+    except (LookupError, ValueError):
         proxy_auth = None
     auth = None
     if parsed.host is not None and parsed.user is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import asyncexp.aio.http as http_module
-from asyncexp.aio.http import HttpTransport
+from asyncexp.aio.http import HttpTransport, TransportError
 from tests.local_servers import DatafileHost, ForwardProxy
 
 
@@ -72,3 +72,12 @@ async def test_netrc_credentials_for_the_host_are_sent(
     assert host.seen[1].headers["Authorization"] == "Bearer t"
     other = http_module._env_route(host.url.replace("127.0.0.1", "localhost"))
     assert other == (None, None, None)  # no entry for that host
+
+
+async def test_a_malformed_url_still_fails_as_a_transport_error() -> None:
+    transport = HttpTransport()
+    try:
+        with pytest.raises(TransportError):
+            await transport.get("http://127.0.0.1:notaport/d.json", timeout=10)
+    finally:
+        await transport.aclose()
