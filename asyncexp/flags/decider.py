@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from asyncexp.core.flags.decide import evaluate_flag, profile_from_lookup
 from asyncexp.core.flags.decision_types import (
@@ -229,7 +229,12 @@ class Decider:
         attributes, segments = view.attributes, view.segments
         bucketing_id, user_id = view.bucketing_id, view.user_id
         finish_outcome = self._finish_outcome
-        out: dict[str, Decision] = {}
+        # decide_all fills every key in datafile order: made at its final size at once.
+        out: dict[str, Decision] = (
+            cast("dict[str, Decision]", dict.fromkeys(flags))
+            if keys is None and not enabled_only
+            else {}
+        )
         for key in flags if keys is None else keys:
             flag = flags.get(key)
             if flag is None:
