@@ -193,7 +193,18 @@ class Decider:
             if plan is not None:
                 view = snapshot._view_cache or snapshot._view()
                 outcome = plan(view.attributes, view.segments, view.bucketing_id, view.user_id)
-                return self._finish_outcome(config, flag, outcome, snapshot, opts)
+                if (self._sends and _DISABLE_EVENT not in opts) or self._outbox.decision_listeners:
+                    return self._finish_outcome(config, flag, outcome, snapshot, opts)
+                # Nothing to send, nobody listening: the decision alone.
+                return Decision._lazy(
+                    outcome.variation_key,
+                    outcome.enabled,
+                    None if _EXCLUDE_VARIABLES in opts else outcome.values,
+                    outcome.rule_key,
+                    key,
+                    snapshot,
+                    None,
+                )
         reasons: list[str] | None = [] if include_reasons else None
         view = self._view(config, snapshot, cmab_answers)
         result = evaluate_flag(config, flag, view, profile, reasons)
@@ -229,6 +240,11 @@ class Decider:
         attributes, segments = view.attributes, view.segments
         bucketing_id, user_id = view.bucketing_id, view.user_id
         finish_outcome = self._finish_outcome
+        lazy = Decision._lazy
+        no_variables = _EXCLUDE_VARIABLES in opts
+        quiet = not (self._sends and _DISABLE_EVENT not in opts) and not (
+            self._outbox.decision_listeners
+        )
         # decide_all fills every key in datafile order: made at its final size at once.
         out: dict[str, Decision] = (
             cast("dict[str, Decision]", dict.fromkeys(flags))
@@ -248,7 +264,18 @@ class Decider:
                 plan = plans[key] if key in plans else plan_for(config, flag)
                 if plan is not None:
                     outcome = plan(attributes, segments, bucketing_id, user_id)
-                    decision = finish_outcome(config, flag, outcome, snapshot, opts)
+                    if quiet:  # nothing to send, nobody listening: the decision alone
+                        decision = lazy(
+                            outcome.variation_key,
+                            outcome.enabled,
+                            None if no_variables else outcome.values,
+                            outcome.rule_key,
+                            key,
+                            snapshot,
+                            None,
+                        )
+                    else:
+                        decision = finish_outcome(config, flag, outcome, snapshot, opts)
                     if outcome.enabled or not enabled_only:
                         out[key] = decision
                     continue

@@ -90,7 +90,7 @@ def encodable(event: UserEvent) -> bool:
 class Outbox:
     """Submits impressions and conversions to the sink and notifies listeners."""
 
-    __slots__ = ("_clock", "_new_id", "_notifications", "_sink", "dropped")
+    __slots__ = ("_clock", "_new_id", "_notifications", "_sink", "decision_listeners", "dropped")
 
     def __init__(
         self,
@@ -105,6 +105,11 @@ class Outbox:
         self._clock = clock
         self._new_id = id_factory
         self.dropped: dict[str, int] = {}  # events refused before the sink, by reason
+        # Read on every decide: the center's own DECISION listener dict (it is changed in
+        # place, never replaced), so "anyone listening?" is one truth test. Read-only.
+        self.decision_listeners: Mapping[int, Any] = notifications._listeners[
+            NotificationType.DECISION
+        ]
 
     @property
     def has_sink(self) -> bool:
@@ -160,7 +165,7 @@ class Outbox:
         self, user: UserContext, decision: Decision, sent: bool, result: FlagResult | None
     ) -> None:
         """``DECISION`` to listeners, after a flag was decided."""
-        if not self._notifications.has_listeners(NotificationType.DECISION):
+        if not self.decision_listeners:
             return
         rule = result.rule if result is not None else None
         variation = result.variation if result is not None else None
