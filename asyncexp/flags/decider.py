@@ -174,7 +174,7 @@ class Decider:
         """``decide``: always returns a decision (ENABLED_FLAGS_ONLY does not apply).
         ``cmab_answers`` (by rule id) are what ``decide_async`` resolved; without them a
         CMAB rule reads the cache."""
-        config = self._current.config
+        config = self._current._config
         snapshot = user._frozen or user._frozen_snapshot()
         if config is None:
             return Decision._lazy(None, False, None, None, key, snapshot, [NOT_READY_REASON])
@@ -188,8 +188,10 @@ class Decider:
         include_reasons = _INCLUDE_REASONS in opts
         profile = self._profile_for(user, opts) if self._profiles_on else None
         if not include_reasons and profile is None and not snapshot._forced:
-            plans = config.plans
-            plan = plans[key] if key in plans else plan_for(config, flag)
+            try:
+                plan = config.plans[key]
+            except KeyError:
+                plan = plan_for(config, flag)
             if plan is not None:
                 view = snapshot._view_cache or snapshot._view()
                 outcome = plan(view.attributes, view.segments, view.bucketing_id, view.user_id)

@@ -118,7 +118,8 @@ class UserContext:
         """Decide one flag. An unknown key gives a decision with a reason, not an error."""
         if not isinstance(key, str):
             raise ArgumentTypeError(f"flag key must be str, not {type(key).__name__}")
-        _check_options(options)
+        if options is not None and type(options) is not list:  # the usual cases inline
+            _check_options(options)
         return self._decider.decide(self, key, options)
 
     def decide_for_keys(
