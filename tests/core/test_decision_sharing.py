@@ -97,3 +97,17 @@ def test_every_change_is_seen_by_the_next_decide() -> None:
     ]
     assert values[0] == ["pro"]
     assert values[-1] == ["free"]
+
+
+def test_a_decision_listener_added_or_removed_later_is_seen_at_once() -> None:
+    client = Client(datafile=_client()[0].config.raw)  # type: ignore[union-attr]
+    user = client.create_user_context("u", {"plan": "pro"})
+    seen: list[str] = []
+    assert user.decide("f").variation_key == "on"
+    client.notifications.add_listener("DECISION", lambda *args: seen.append(args[3]["flag_key"]))
+    user.decide("f")
+    user.decide_all()
+    assert seen == ["f", "f"]
+    client.notifications.clear("DECISION")
+    user.decide("f")
+    assert seen == ["f", "f"]
