@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import gzip
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ from asyncexp.testing.loopback import LoopbackSite
 __all__ = ["IngestionServer", "ReceivedRequest", "Reply"]
 
 Kind = Literal["analysys", "optimizely"]
+BodyEncoding = Literal["gzip+base64", "json", "invalid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +64,12 @@ class ReceivedRequest:
     query: Mapping[str, str]
     headers: Mapping[str, str]
     raw: bytes
-    encoding: Literal["gzip+base64", "json", "invalid"]
+    encoding: BodyEncoding
     payload: Any
     reply: Reply
 
 
-def _decode_up(raw: bytes) -> tuple[Literal["gzip+base64", "json", "invalid"], Any]:
+def _decode_up(raw: bytes) -> tuple[BodyEncoding, Any]:
     text = raw.strip()
     try:
         if text[:1] == b"[":
@@ -75,6 +77,15 @@ def _decode_up(raw: bytes) -> tuple[Literal["gzip+base64", "json", "invalid"], A
         return "gzip+base64", orjson.loads(gzip.decompress(base64.b64decode(text, validate=True)))
     except (ValueError, OSError, EOFError):
         return "invalid", None
+
+
+@functools.lru_cache(maxsize=64)
+def _code_body(code: int | None, plain: bool) -> bytes:
+    """The Analysys reply body for ``code``: made once per code, not gzipped per request."""
+    body = b"" if code is None else orjson.dumps({"code": code})
+    if not plain and body:
+        body = base64.b64encode(gzip.compress(body, mtime=0))
+    return body
 
 
 @dataclass
@@ -163,10 +174,29 @@ class IngestionServer:
             status=reply.status, body=body, headers=headers, content_type=content_type
         )
 
-    def _note(self, request: ReceivedRequest) -> None:
+    def _note(
+        self,
+        request: web.Request,
+        kind: Kind,
+        raw: bytes,
+        encoding: BodyEncoding,
+        payload: Any,
+        reply: Reply,
+    ) -> None:
         self.request_count += 1
-        if self.keep_payloads:
-            self.requests.append(request)
+        if self.keep_payloads:  # counters only: no per-request copies (the same for every client)
+            self.requests.append(
+                ReceivedRequest(
+                    kind,
+                    request.path,
+                    dict(request.query),
+                    dict(request.headers),
+                    raw,
+                    encoding,
+                    payload,
+                    reply,
+                )
+            )
         self._changed.set()
 
     async def _analysys(self, request: web.Request) -> web.Response:
@@ -180,23 +210,10 @@ class IngestionServer:
             self.record_count += len(payload)
             if self.keep_payloads:
                 self.records.extend(payload)
-        self._note(
-            ReceivedRequest(
-                "analysys",
-                request.path,
-                dict(request.query),
-                dict(request.headers),
-                raw,
-                encoding,
-                payload,
-                reply,
-            )
-        )
+        self._note(request, "analysys", raw, encoding, payload, reply)
         body = reply.body
         if body is None:
-            body = b"" if reply.code is None else orjson.dumps({"code": reply.code})
-            if not self.plain_responses and body:
-                body = base64.b64encode(gzip.compress(body, mtime=0))
+            body = _code_body(reply.code, self.plain_responses)
         return await self._answer(reply, body, "text/plain")
 
     async def _optimizely(self, request: web.Request) -> web.Response:
@@ -214,18 +231,7 @@ class IngestionServer:
             if self.keep_payloads:
                 self.event_batches.append(payload)
         encoding: Literal["json", "invalid"] = "json" if payload is not None else "invalid"
-        self._note(
-            ReceivedRequest(
-                "optimizely",
-                request.path,
-                dict(request.query),
-                dict(request.headers),
-                raw,
-                encoding,
-                payload,
-                reply,
-            )
-        )
+        self._note(request, "optimizely", raw, encoding, payload, reply)
         return await self._answer(reply, reply.body or b"", "application/json")
 
     async def _posthog(self, request: web.Request) -> web.Response:
