@@ -33,6 +33,9 @@ Columns, median over ``--rounds`` rounds (clients interleaved within a round):
 * delivered events/s: events the server counted / time from the first call until
   the client's close returned;
 * lost: N minus what the server counted;
+* server CPU µs/event: CPU time of the ingestion server's process over the same span,
+  per event it counted (the server shares the machine's cores with the client, so a
+  costly body to parse slows every client on a loaded machine);
 * loop lag p99: lateness of a 1 ms ticker on the same loop over the same span;
 * ratio: asyncexp's delivered/s ÷ the client's.
 
@@ -124,6 +127,7 @@ def _serve(conn: Connection) -> None:
                     "optimizely": server.event_count,
                     "sensors": sensors["count"],
                     "posthog": server.posthog_count,
+                    "cpu": time.process_time(),
                 }
             )
 
@@ -137,9 +141,10 @@ def _serve(conn: Connection) -> None:
     asyncio.run(main())
 
 
-async def server_counts(url: str) -> dict[str, int]:
+async def server_counts(url: str) -> dict[str, float]:
+    """The server's counters by client, and its process CPU seconds (``cpu``)."""
     async with ClientSession() as session, session.get(url + "/stats") as resp:
-        counts: dict[str, int] = await resp.json()
+        counts: dict[str, float] = await resp.json()
         return counts
 
 
@@ -151,6 +156,7 @@ class Result:
     lost: int
     lag_p99_ms: float
     cpu_us: float
+    server_cpu_us: float = 0.0
 
 
 async def measure(
@@ -169,7 +175,8 @@ async def measure(
             await asyncio.sleep(0.001)
             lags.append(time.perf_counter() - t - 0.001)
 
-    before = (await server_counts(url))[key]
+    counts_before = await server_counts(url)
+    before = int(counts_before[key])
     gc.collect()  # the previous client's garbage is not this client's cost
     tick = asyncio.create_task(ticker())
     await asyncio.sleep(0.01)
@@ -187,7 +194,9 @@ async def measure(
     cpu = time.process_time() - cpu
     running = False
     await tick
-    delivered = (await server_counts(url))[key] - before
+    counts_after = await server_counts(url)
+    delivered = int(counts_after[key]) - before
+    server_cpu = counts_after["cpu"] - counts_before["cpu"]
     lags.sort()
     return Result(
         enqueue_us=inside / events * 1e6,
@@ -195,6 +204,7 @@ async def measure(
         lost=events - delivered,
         lag_p99_ms=lags[int(len(lags) * 0.99)] * 1000 if lags else 0.0,
         cpu_us=cpu / events * 1e6,
+        server_cpu_us=server_cpu / delivered * 1e6 if delivered else 0.0,
     )
 
 
@@ -390,15 +400,16 @@ def summarize(results: dict[str, list[Result]], title: str) -> dict[str, dict[st
     base = statistics.median(r.delivered_per_s for r in results[names[0]])
     print(f"\n{title}\n")
     print(
-        "| client | µs/call | CPU µs/event | delivered events/s | lost | loop lag p99 ms "
-        "| rate ratio |"
+        "| client | µs/call | CPU µs/event | server CPU µs/event | delivered events/s | lost "
+        "| loop lag p99 ms | rate ratio |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     summary = {}
     for name, rs in results.items():
         row = {
             "enqueue_us": statistics.median(r.enqueue_us for r in rs),
             "cpu_us": statistics.median(r.cpu_us for r in rs),
+            "server_cpu_us": statistics.median(r.server_cpu_us for r in rs),
             "delivered_per_s": statistics.median(r.delivered_per_s for r in rs),
             "lost": statistics.median(r.lost for r in rs),
             "lag_p99_ms": statistics.median(r.lag_p99_ms for r in rs),
@@ -407,6 +418,7 @@ def summarize(results: dict[str, list[Result]], title: str) -> dict[str, dict[st
         ratio = base / row["delivered_per_s"] if row["delivered_per_s"] else float("inf")
         print(
             f"| {name} | {row['enqueue_us']:.2f} | {row['cpu_us']:.2f} | "
+            f"{row['server_cpu_us']:.2f} | "
             f"{row['delivered_per_s']:,.0f} | {row['lost']:,.0f} | {row['lag_p99_ms']:.2f} | "
             f"{ratio:.1f} |"
         )
