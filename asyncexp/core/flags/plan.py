@@ -23,6 +23,7 @@ decisions, and is built only from parsed entities: no datafile text becomes code
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from types import FunctionType
 from typing import Any
 
 import mmh3
@@ -34,7 +35,7 @@ from asyncexp.core.flags.datafile import ProjectConfig
 from asyncexp.core.flags.decision_types import DecisionSource, FlagResult
 from asyncexp.core.flags.entities import FeatureFlag, Rule, VariableValues, Variation
 
-__all__ = ["Outcome", "Plan", "build_plan", "plan_for"]
+__all__ = ["MAX_PLAN_STEPS", "Outcome", "Plan", "build_plan", "plan_for"]
 
 _hash = mmh3.hash
 _FT = DecisionSource.FEATURE_TEST
@@ -102,8 +103,10 @@ def plan_for(config: ProjectConfig, flag: FeatureFlag) -> Plan | None:
         return plan
 
 
-def build_plan(config: ProjectConfig, flag: FeatureFlag) -> Plan | None:
-    """See the module docstring; None when the flag needs the full flow."""
+def build_plan(config: ProjectConfig, flag: FeatureFlag, *, unrolled: bool = True) -> Plan | None:
+    """See the module docstring; None when the flag needs the full flow. ``unrolled``
+    (the default) gives the generated function when the flag is small enough, else the
+    loop over step tuples (the two give the same outcomes; tests compare them)."""
     if _needs_full_flow(config, flag):
         return None
     groups = config.groups
@@ -189,4 +192,137 @@ def build_plan(config: ProjectConfig, flag: FeatureFlag) -> Plan | None:
             index = last
         return none_outcome
 
-    return plan
+    if not unrolled:
+        return plan
+    generated = _generated_plan(exp_steps, delivery_steps, none_outcome, groups)
+    return plan if generated is None else generated
+
+
+# -- the plan as one generated function ---------------------------------------------
+# The same steps as ``_loop_plan`` unrolled into straight-line statements: no step
+# tuples to unpack, no per-step None tests, the user's bucketing id encoded once and
+# each traffic range holding its Outcome. Only this module's templates and generated
+# names (``r0``, ``a3``) become source; rule ids, audience checks, traffic and
+# outcomes are passed in the function's namespace. The same shape gives the same
+# source, compiled once (bounded cache).
+
+MAX_PLAN_STEPS = 64
+_CACHE_LIMIT = 512
+_plan_codes: dict[str, Any] = {}
+
+
+def _traffic_outcomes(traffic: Any, by_id: Mapping[str, Outcome]) -> tuple[Any, ...]:
+    # A range whose entity is empty or not a variation of the rule ends the rule,
+    # exactly as the loop's ``by_id.get`` miss does.
+    return tuple((end, by_id.get(entity) if entity else None) for end, entity in traffic)
+
+
+def _bucket_lines(index: int, indent: str) -> list[str]:
+    return [
+        f"{indent}b = (_hash(bid + r{index}, 1, signed=False) * M) >> 32",
+        f"{indent}for e, o in t{index}:",
+        f"{indent}    if b < e:",
+        f"{indent}        if o is not None:",
+        f"{indent}            return o",
+        f"{indent}        break",
+    ]
+
+
+def _rule_body(index: int, grouped: bool, indent: str) -> list[str]:
+    if not grouped:
+        return _bucket_lines(index, indent)
+    return [
+        f"{indent}if in_group_slot(g{index}, bucketing_id, user_id, groups, None):",
+        *_bucket_lines(index, indent + "    "),
+    ]
+
+
+def _generated_plan(
+    exp_steps: tuple[tuple[Any, ...], ...],
+    delivery_steps: tuple[tuple[Any, ...], ...],
+    none_outcome: Outcome,
+    groups: Mapping[str, Any],
+) -> Plan | None:
+    """The plan as one function, or None when it has too many steps to unroll."""
+    if len(exp_steps) + len(delivery_steps) > MAX_PLAN_STEPS:
+        return None
+    namespace: dict[str, Any] = {
+        "_hash": _hash,
+        "M": MAX_TRAFFIC_VALUE,
+        "in_group_slot": in_group_slot,
+        "groups": groups,
+        "none": none_outcome,
+    }
+    lines = [
+        "def plan(attributes, segments, bucketing_id, user_id):",
+        '    bid = bucketing_id.encode("utf-8", "surrogatepass")',
+    ]
+    index = 0
+    for rule_id, audience, traffic, by_id, whitelist, grouped in exp_steps:
+        namespace[f"r{index}"] = rule_id.encode("utf-8", "surrogatepass")
+        namespace[f"t{index}"] = _traffic_outcomes(traffic, by_id)
+        indent = "    "
+        if whitelist is not None:
+            forced_keys, by_key = whitelist
+            namespace[f"w{index}"] = {
+                user: by_key[key] for user, key in forced_keys.items() if key in by_key
+            }
+            lines += [
+                f"    f = w{index}.get(user_id)",
+                "    if f is not None:",
+                "        return f",
+            ]
+        if audience is not None:
+            namespace[f"a{index}"] = audience
+            lines.append(f"    if a{index}(attributes, segments) is True:")
+            indent = "        "
+        if grouped is not None:
+            namespace[f"g{index}"] = grouped
+        lines += _rule_body(index, grouped is not None, indent)
+        index += 1
+    if delivery_steps:
+        *others, final = delivery_steps
+        keyword = "if"
+        for rule_id, audience, traffic, by_id, grouped in others:
+            namespace[f"r{index}"] = rule_id.encode("utf-8", "surrogatepass")
+            namespace[f"t{index}"] = _traffic_outcomes(traffic, by_id)
+            if grouped is not None:
+                namespace[f"g{index}"] = grouped
+            if audience is None:
+                # Always taken: the rules after it (before the last) are never reached.
+                lines.append("    else:" if keyword == "elif" else "    if True:")
+                lines += _rule_body(index, grouped is not None, "        ")
+                index += 1
+                keyword = ""
+                break
+            namespace[f"a{index}"] = audience
+            lines.append(f"    {keyword} a{index}(attributes, segments) is True:")
+            lines += _rule_body(index, grouped is not None, "        ")
+            keyword = "elif"
+            index += 1
+        # Whichever earlier rule let the user in (or none), the last rule comes next.
+        rule_id, audience, traffic, by_id, grouped = final
+        namespace[f"r{index}"] = rule_id.encode("utf-8", "surrogatepass")
+        namespace[f"t{index}"] = _traffic_outcomes(traffic, by_id)
+        indent = "    "
+        if audience is not None:
+            namespace[f"a{index}"] = audience
+            lines.append(f"    if a{index}(attributes, segments) is True:")
+            indent = "        "
+        if grouped is not None:
+            namespace[f"g{index}"] = grouped
+        lines += _rule_body(index, grouped is not None, indent)
+    lines.append("    return none")
+    source = "\n".join(lines) + "\n"
+    code = _plan_codes.get(source)
+    if code is None:
+        try:
+            module = compile(source, "<asyncexp.plan>", "exec")
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
+            return None
+        code = next(c for c in module.co_consts if hasattr(c, "co_code"))
+        if len(_plan_codes) >= _CACHE_LIMIT:
+            _plan_codes.clear()
+        _plan_codes[source] = code
+    generated: Plan = FunctionType(code, namespace)
+    return generated
