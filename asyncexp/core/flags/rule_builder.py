@@ -120,6 +120,9 @@ def build_rule(
 ) -> Rule:
     """``compiled``: evaluators already built in this parse, by tree (JSON), so rules
     that share an audience tree share its evaluator (evaluators are pure)."""
+    fast = _rule_fast(raw, path, kind, audiences, max_depth, group, compiled)
+    if fast is not None:
+        return fast
     obj = req_obj(raw, path)
     strict = kind == "experiment"  # the reference schema checks experiments, not rollouts
     variations = tuple(
@@ -158,6 +161,112 @@ def build_rule(
         group_policy=group[1] if group else None,
         cmab=cmab if isinstance(cmab, dict) else None,
     )
+
+
+_new_tuple = tuple.__new__
+
+
+def _rule_fast(
+    obj: object,
+    path: str,
+    kind: RuleKind,
+    audiences: Mapping[str, Evaluator],
+    max_depth: int,
+    group: tuple[str, str] | None,
+    compiled: dict[bytes, Evaluator] | None,
+) -> Rule | None:
+    """A well-formed rule built without path-aware readers; None sends it to the full
+    reader, which finds and names the problem. It accepts only what the full reader
+    accepts (stricter type tests), builds the same ``Rule``, and compiles the audience
+    last, as the full reader does once every earlier check has passed, so an audience
+    error is raised with the same path."""
+    if type(obj) is not dict:
+        return None
+    strict = kind == "experiment"
+    raw_variations = obj.get("variations")
+    if type(raw_variations) is not list:
+        return None
+    variations = []
+    for raw_variation in raw_variations:
+        variation = _variation_fast(raw_variation)
+        if variation is None:
+            return None
+        variations.append(variation)
+    audience_ids = obj.get("audienceIds")
+    if audience_ids is None:
+        if strict:
+            return None
+        audience_ids = ()
+    elif type(audience_ids) is not list:
+        return None
+    else:
+        for item in audience_ids:
+            if type(item) is not str:
+                return None
+        audience_ids = tuple(audience_ids)
+    conditions = obj.get("audienceConditions")
+    if conditions is not None and type(conditions) is not list and type(conditions) is not str:
+        return None
+    forced = obj.get("forcedVariations") or {}
+    if type(forced) is not dict:
+        return None
+    for value in forced.values():
+        if type(value) is not str:
+            return None
+    rule_id, key = obj.get("id"), obj.get("key")
+    status, layer_id = obj.get("status"), obj.get("layerId")
+    if type(rule_id) is not str or type(key) is not str:
+        return None
+    if type(status) is not str:
+        if strict or status is not None:
+            return None
+        status = ""
+    if type(layer_id) is not str:
+        if strict or layer_id is not None:
+            return None
+        layer_id = ""
+    raw_traffic = obj.get("trafficAllocation")
+    if type(raw_traffic) is not list:
+        return None
+    traffic = []
+    for item in raw_traffic:
+        if type(item) is not dict:
+            return None
+        entity, end = item.get("entityId"), item.get("endOfRange")
+        if type(entity) is not str or type(end) is not int:
+            return None
+        traffic.append((end, entity))
+    tree: Any = conditions if conditions is not None else list(audience_ids)
+    audience = _audience(tree, audiences, f"{path}.audienceConditions", max_depth, compiled)
+    rule_type = obj.get("type")
+    cmab = obj.get("cmab")
+    variation_tuple = tuple(variations)
+    rule: Rule = _new_tuple(
+        Rule,
+        (
+            rule_id,
+            key,
+            kind,
+            status,
+            layer_id,
+            rule_type if isinstance(rule_type, str) else None,
+            audience_ids,
+            conditions,
+            variation_tuple,
+            {v.id: v for v in variation_tuple},
+            {v.key: v for v in variation_tuple},
+            tuple(traffic),
+            dict(forced),
+            audience,
+            tree,
+            group[0] if group else None,
+            group[1] if group else None,
+            cmab if isinstance(cmab, dict) else None,
+            (),
+            False,
+        ),
+    )
+    return rule
 
 
 def _audience(
