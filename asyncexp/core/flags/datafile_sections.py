@@ -37,6 +37,11 @@ def read_audiences(
     """Audiences by id (typed ones win) and their decoded condition trees."""
     out: dict[str, Audience] = {}
     trees: dict[str, Any] = {}
+    # Legacy audiences often repeat one conditions text (datafiles with typed audiences
+    # give every legacy copy the same placeholder): the same text compiles to the same
+    # evaluator and warnings, so it is compiled once and its warnings are repeated. A
+    # failure raises before anything is kept, with this audience's path.
+    by_text: dict[str, tuple[Any, list[str]]] = {}
     for i, raw in enumerate(req_list(doc, "audiences", "")):
         path = f"audiences[{i}]"
         obj = req_obj(raw, path)
@@ -45,9 +50,16 @@ def read_audiences(
             tree = orjson.loads(text)
         except orjson.JSONDecodeError:
             raise ConfigError("conditions are not valid JSON", f"{path}.conditions") from None
-        evaluator = compile_condition_tree(
-            tree, f"{path}.conditions", warnings, max_depth=max_depth
-        )
+        known = by_text.get(text)
+        if known is None:
+            before = len(warnings)
+            evaluator = compile_condition_tree(
+                tree, f"{path}.conditions", warnings, max_depth=max_depth
+            )
+            by_text[text] = (evaluator, warnings[before:])
+        else:
+            evaluator = known[0]
+            warnings.extend(known[1])
         aid = req_str(obj, "id", path)
         out[aid] = Audience(aid, req_str(obj, "name", path), text, tree, evaluator)
         trees[aid] = tree

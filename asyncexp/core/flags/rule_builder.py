@@ -342,6 +342,32 @@ def _variable_def(raw: object, path: str, warnings: list[str] | None) -> Variabl
     )
 
 
+def _variable_def_fast(raw: object) -> VariableDef | None:
+    """A well-formed definition of a known type, without paths; None sends it to
+    ``_variable_def`` (problems, warnings, non-string json defaults)."""
+    if type(raw) is not dict:
+        return None
+    vid, key, declared, default = (
+        raw.get("id"),
+        raw.get("key"),
+        raw.get("type"),
+        raw.get("defaultValue"),
+    )
+    if type(vid) is not str or type(key) is not str:
+        return None
+    if type(declared) is not str or type(default) is not str:
+        return None
+    sub = raw.get("subType")
+    sub_type = sub if isinstance(sub, str) else None
+    effective = "json" if declared == "string" and sub_type == "json" else declared
+    if effective not in _VARIABLE_TYPES:
+        return None
+    definition: VariableDef = _new_tuple(
+        VariableDef, (vid, key, effective, default, declared, sub_type)
+    )
+    return definition
+
+
 def build_flag(
     raw: Mapping[str, Any],
     path: str,
@@ -350,7 +376,7 @@ def build_flag(
     warnings: list[str] | None = None,
 ) -> FeatureFlag:
     variables = tuple(
-        _variable_def(v, f"{path}.variables[{i}]", warnings)
+        _variable_def_fast(v) or _variable_def(v, f"{path}.variables[{i}]", warnings)
         for i, v in enumerate(req_list(raw, "variables", path, required=False))
     )
     experiment_ids = str_list(raw, "experimentIds", path, required=False)
