@@ -31,6 +31,7 @@ awaiter was cancelled is released by a callback, so no descriptor leaks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -321,4 +322,13 @@ class SpoolReplayer:
         """Run ``fn(claim)`` (which releases the claim) in the executor; it completes even
         if this task is cancelled meanwhile."""
         future = asyncio.get_running_loop().run_in_executor(None, fn, claim)
-        await asyncio.shield(future)
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # Wait for the file step before the cancellation goes on: a close must not
+            # return while a file it counted as sent or dropped is still in the spool
+            # (a process exiting then would send it once more at the next start).
+            while not future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({future})
+            raise
