@@ -50,6 +50,7 @@ from asyncexp.aio.datafile_store import FileDatafileStore
 from asyncexp.aio.http import HttpSettings, HttpTransport
 from asyncexp.aio.ids import new_event_id
 from asyncexp.aio.odp import OdpManager
+from asyncexp.aio.plan_warmup import PlanWarmup
 from asyncexp.aio.profile_saver import ProfileSaver
 from asyncexp.aio.refresh_result import RefreshResult
 from asyncexp.aio.shared_datafile import SharedDatafile
@@ -203,8 +204,9 @@ class Client:
         self._odp = OdpManager(self._http, disabled=odp_disabled, **odp_settings)
         self._stores = StoreParts()
         self._stores.add(odp_settings.get("segments_cache"))
+        self._plans = PlanWarmup()
         self._current = CurrentConfig(
-            vendor=vendor, notifications=self.notifications, on_update=self._odp.update_config
+            vendor=vendor, notifications=self.notifications, on_update=self._config_updated
         )
         self._shared = self._shared_datafile(datafile_store, poll_leader, update_interval)
         self._source: DatafileSource | None = None
@@ -386,7 +388,12 @@ class Client:
             await self.aclose()
             raise
 
+    def _config_updated(self, config: ProjectConfig) -> None:
+        self._odp.update_config(config)
+        self._plans.schedule(config)  # once started: every flag's plan, off the first decides
+
     async def _start_parts(self) -> None:
+        self._plans.start(self._current.config)
         await self._stores.start()
         if self._saver is not None:
             self._saver.start()
@@ -446,6 +453,7 @@ class Client:
     async def _close_parts(self, timeout: float | None) -> None:
         """The ordered close; a part that fails is logged and the next ones still close."""
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        steps.append(("plan warm-up", self._plans.aclose))
         if self._source is not None:
             steps.append(("datafile source", self._source.aclose))
         if self._shared is not None:
