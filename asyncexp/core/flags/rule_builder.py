@@ -43,6 +43,8 @@ from asyncexp.errors import ConfigError
 __all__ = ["build_flag", "build_rule", "build_traffic", "build_variation", "inject_fr_variation"]
 
 _VARIABLE_TYPES = frozenset({"boolean", "integer", "double", "string", "json"})
+# NamedTuple entities built positionally without their generated ``__new__``.
+_new_tuple = tuple.__new__
 
 
 def build_variation(raw: object, path: str) -> Variation:
@@ -88,7 +90,8 @@ def _variation_fast(raw: object) -> Variation | None:
             if type(item_id) is not str or type(value) is not str:
                 return None
             values[item_id] = value
-    return Variation(vid, key, enabled, values)
+    variation: Variation = _new_tuple(Variation, (vid, key, enabled, values))
+    return variation
 
 
 def build_traffic(items: list[Any], path: str) -> tuple[tuple[int, str], ...]:
@@ -161,9 +164,6 @@ def build_rule(
         group_policy=group[1] if group else None,
         cmab=cmab if isinstance(cmab, dict) else None,
     )
-
-
-_new_tuple = tuple.__new__
 
 
 def _rule_fast(
