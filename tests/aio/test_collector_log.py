@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,22 +184,25 @@ async def test_two_processes_append_without_interleaving(tmp_path: Path) -> None
         assert mine == list(range(count))
 
 
-def _blocked_flock_on(inode: int) -> bool:
-    # /proc/locks lists a waiting request as "N: -> FLOCK ADVISORY WRITE pid maj:min:inode …"
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if "->" in fields and "FLOCK" in fields and line.split(":")[-1].split()[0] == str(inode):
-            return True
-    return False
-
-
-@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads Linux /proc/locks")
-async def test_a_write_waits_while_another_writer_holds_the_file_lock(tmp_path: Path) -> None:
+async def test_a_write_waits_while_another_writer_holds_the_file_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What the flock buys: a write never lands inside another locked writer's append
-    (the Analysys SDK, a second process, a shipper). Without the lock the write
-    would go straight through and never show up as a blocked request."""
+    (the Analysys SDK, a second process, a shipper). The writer's lock call is
+    wrapped to signal when it meets the held lock, so the test waits on that event."""
     import fcntl
 
+    from asyncexp.aio import filelock
+
+    contended = threading.Event()
+    real_lock, real_try_lock = filelock.lock, filelock.try_lock
+
+    def lock(fd: int) -> None:
+        if not real_try_lock(fd):  # held by someone else: the writer now waits in the kernel
+            contended.set()
+            real_lock(fd)
+
+    monkeypatch.setattr(filelock, "lock", lock)
     when = ms(2026, 1, 1, 10, 30, 0)
     path = tmp_path / log_file_name("datas", when, "hour", None)
     path.touch()
@@ -210,11 +214,7 @@ async def test_a_write_waits_while_another_writer_holds_the_file_lock(tmp_path: 
         await collector.start()
         collector.submit(record)
         flushed = asyncio.ensure_future(collector.flush())
-        inode = path.stat().st_ino
-        async with asyncio.timeout(30):
-            # no event exists for a kernel lock wait: poll until the writer is queued behind us
-            while not _blocked_flock_on(inode):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(contended.wait, 30)
         assert path.stat().st_size == 0
         assert not flushed.done()
     finally:
