@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from asyncexp.errors import ArgumentTypeError, ValidationError
@@ -105,6 +106,11 @@ class NotificationCenter:
 
     def has_listeners(self, kind: NotificationType) -> bool:
         return bool(self._listeners[kind])
+
+    def listeners_view(self, kind: NotificationType) -> Mapping[int, Listener]:
+        """The live listeners of ``kind`` (read-only; it changes as listeners are added
+        and removed), for hot paths where ``has_listeners`` is a call too many."""
+        return MappingProxyType(self._listeners[kind])
 
     def send(self, kind: NotificationType, *args: Any) -> None:
         """Call every listener of ``kind``; never raises."""

@@ -105,11 +105,11 @@ class Outbox:
         self._clock = clock
         self._new_id = id_factory
         self.dropped: dict[str, int] = {}  # events refused before the sink, by reason
-        # Read on every decide: the center's own DECISION listener dict (it is changed in
-        # place, never replaced), so "anyone listening?" is one truth test. Read-only.
-        self.decision_listeners: Mapping[int, Any] = notifications._listeners[
+        # Read on every decide: a live view of the DECISION listeners, so "anyone
+        # listening?" is one truth test.
+        self.decision_listeners: Mapping[int, Any] = notifications.listeners_view(
             NotificationType.DECISION
-        ]
+        )
 
     @property
     def has_sink(self) -> bool:
