@@ -416,9 +416,6 @@ class Client:
                 self._source.url,
                 self._ready_timeout,
             )
-        # The first datafile's plans, one flag per loop step, so that the first requests
-        # do not build them on their stack; bounded like the rest of start-up.
-        await self._plans.wait(self._ready_timeout)
 
     async def ready(self, timeout: float | None = None) -> bool:
         """Wait until a config is available; False when ``timeout`` passed first."""

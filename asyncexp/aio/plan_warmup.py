@@ -6,9 +6,7 @@ A service whose first request decides 50 flags would stall its loop for tens of
 milliseconds on that request. Once the client has started, each new datafile's
 plans are built here instead, a flag at a time with a yield to the loop between
 flags, so that no single step holds the loop for more than one flag's build.
-``Client.start()`` waits for the first datafile's warm-up (bounded by
-``ready_timeout``); later datafiles are warmed in the background. A decide
-that comes first simply builds its flag's plan itself, as before.
+A decide that comes first simply builds its flag's plan itself, as before.
 """
 
 from __future__ import annotations
@@ -66,14 +64,11 @@ class PlanWarmup:
                 return
             self.built += 1
 
-    async def wait(self, timeout: float | None = None) -> bool:
-        """Until the current warm-up (if any) has finished; False if ``timeout`` passed
-        first (the warm-up goes on)."""
+    async def wait(self) -> None:
+        """Until the current warm-up (if any) has finished."""
         task = self._task
-        if task is None:
-            return True
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        return bool(done)
+        if task is not None:
+            await asyncio.wait({task})
 
     async def aclose(self) -> None:
         self._closed = True
