@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,22 @@ LOG_RECORDS = 20_000
 PADDING = "x" * 200  # records of about 450 bytes: the tmpfs fills after a few hundred lines
 
 
+class _Messages(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 async def spool_scenario(root: Path) -> dict[str, Any]:
     spool = root / "spool"
+    # the spool's own failures, whatever error the sender recorded last
+    captured = _Messages()
+    spool_logger = logging.getLogger("asyncexp")
+    spool_logger.addHandler(captured)
+    spool_logger.setLevel(logging.DEBUG)
     async with FaultServer() as server:
         await server.down()
         first = BatchCollector(server.url, spool=spool, probe_base=0.01, probe_max=0.02)
@@ -60,6 +75,7 @@ async def spool_scenario(root: Path) -> dict[str, Any]:
             "acked": sorted(server.acked),
             "duplicates": sum(1 for v in server.acked.values() if v > 1),
             "left": len(SpoolStore(spool).pending()),
+            "spool_write_failures": [m for m in captured.messages if "spool write failed" in m],
         }
 
 
